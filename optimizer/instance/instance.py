@@ -1,0 +1,306 @@
+"""The in-memory instance: typed tables, parameters, and what is derived from them.
+
+An ``Instance`` is immutable by convention once made: every table is validated,
+defaults are applied, stake values are computed and the sparse set of eligible
+(stake, service) pairs is known. Later stages read it and never change it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import Problem
+from optimizer.instance.columns import PARAMETERS, TABLES
+from optimizer.instance.io import RawInstance, raw_from_frames, read_raw, write_document
+from optimizer.instance.validate import validate
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The instance's ``[parameters]``; ``None`` means the limit is not set."""
+
+    risk_aversion: float = 0.0
+    cvar_alpha: float = 0.95
+    cvar_limit: float | None = None
+    worst_case_k: int = 1
+    security_margin: float = 0.0
+    turnover_cost: float = 0.0
+    turnover_limit: float | None = None
+    scenario_count: int = 1000
+    scenario_seed: int = 0
+
+
+@dataclass
+class Instance:
+    """A validated restaking allocation problem.
+
+    Tables are pandas DataFrames indexed by their id (``assets`` by asset, ``stakes``
+    by stake, ...) with every documented column present and defaults applied; a
+    limit left out is NaN. ``eligibility``, ``scenarios`` and ``current`` have a
+    plain integer index. Values are in the numeraire, rates per year.
+
+    Attributes
+    ----------
+    stake_value : pandas.Series
+        V_i = price of the stake's asset x amount, numeraire, indexed by stake.
+    pairs : pandas.DataFrame
+        The eligible (stake, service) pairs, the model's sparse index: columns
+        ``stake``, ``service``, ``holder`` (ids) and ``stake_pos``, ``service_pos``
+        (positions in ``stakes`` and ``services``), sorted by stake then service.
+    warnings : list of Problem
+        Legal but suspicious values found while validating.
+    """
+
+    name: str
+    numeraire: str
+    parameters: Parameters
+    assets: pd.DataFrame
+    holders: pd.DataFrame
+    stakes: pd.DataFrame
+    services: pd.DataFrame
+    groups: pd.DataFrame
+    eligibility: pd.DataFrame
+    scenarios: pd.DataFrame
+    current: pd.DataFrame
+    description: str | None = None
+    source: str | None = None
+    origin: str = "frames"
+    warnings: list[Problem] = field(default_factory=list)
+    stake_value: pd.Series = field(init=False, repr=False)
+    pairs: pd.DataFrame = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        prices = self.assets["price"].reindex(self.stakes["asset"]).to_numpy()
+        self.stake_value = pd.Series(prices * self.stakes["amount"].to_numpy(),
+                                     index=self.stakes.index, name="value")
+        self.pairs = _eligible_pairs(self)
+
+    # --- making one ------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Instance:
+        """Load and validate an instance file (``.toml``, ``.json``) or CSV folder.
+
+        Raises
+        ------
+        InstanceError
+            Listing every problem of the input.
+        """
+        return cls._from_raw(read_raw(path))
+
+    @classmethod
+    def from_frames(
+        cls,
+        *,
+        assets: pd.DataFrame,
+        stakes: pd.DataFrame,
+        services: pd.DataFrame,
+        holders: pd.DataFrame | None = None,
+        groups: pd.DataFrame | None = None,
+        eligibility: pd.DataFrame | None = None,
+        scenarios: pd.DataFrame | None = None,
+        current: pd.DataFrame | None = None,
+        parameters: dict[str, Any] | None = None,
+        name: str = "instance",
+        numeraire: str = "ETH",
+        description: str | None = None,
+        source: str | None = None,
+    ) -> Instance:
+        """Make an instance from DataFrames whose columns are the format's.
+
+        Ids may be a column or the index. Missing optional columns take their
+        defaults; ``accepts`` and ``groups`` take lists (or ``"*"``). The frames are
+        validated exactly as files are; problems name the table and row number.
+
+        Raises
+        ------
+        InstanceError
+            Listing every problem of the input.
+        """
+        meta = {"name": name, "numeraire": numeraire, "description": description,
+                "source": source}
+        frames = {"assets": assets, "holders": holders, "stakes": stakes, "services": services,
+                  "groups": groups, "eligibility": eligibility, "scenarios": scenarios,
+                  "current": current}
+        raw = raw_from_frames({k: v for k, v in meta.items() if v is not None},
+                              parameters or {}, frames)
+        return cls._from_raw(raw)
+
+    @classmethod
+    def _from_raw(cls, raw: RawInstance) -> Instance:
+        checked = validate(raw)
+        tables = checked.tables
+        parameters = Parameters(**checked.parameters)
+        instance = cls(
+            name=checked.meta["name"], numeraire=checked.meta["numeraire"],
+            parameters=parameters, description=checked.meta["description"],
+            source=checked.meta["source"], origin=raw.origin, warnings=checked.warnings,
+            **{name: tables[name] for name in TABLES},
+        )
+        instance.warnings.extend(_unreachable_services(instance))
+        return instance
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the instance atomically; the spelling follows ``path``.
+
+        ``*.toml`` and ``*.json`` give one file, any other path a folder of CSV files
+        with ``instance.toml``. Reading the result gives back an equal instance.
+        """
+        meta = {k: v for k, v in (("name", self.name), ("numeraire", self.numeraire),
+                                  ("description", self.description), ("source", self.source))
+                if v is not None}
+        parameters = {}
+        for column in PARAMETERS:
+            value = getattr(self.parameters, column.name)
+            if value is not None and value != column.default:
+                parameters[column.name] = value
+        tables = {name: self.records(name) for name in TABLES}
+        write_document(Path(path), meta, parameters, tables)
+
+    def records(self, table: str) -> list[dict[str, Any]]:
+        """Rows of ``table`` as plain dicts, leaving out "none" values and defaults."""
+        spec = TABLES[table]
+        frame = getattr(self, table)
+        if spec.id_column:
+            frame = frame.reset_index()
+        columns = [c for c in spec.columns if c.name in frame.columns]
+        rows: list[dict[str, Any]] = []
+        for values in frame[[c.name for c in columns]].itertuples(index=False, name=None):
+            record: dict[str, Any] = {}
+            for column, value in zip(columns, values, strict=True):
+                plain = _plain(value)
+                if plain is None:
+                    continue
+                if not column.required and column.default is not None and \
+                        _same(plain, column.default):
+                    continue
+                record[column.name] = plain
+            rows.append(record)
+        return rows
+
+    # --- derived quantities ----------------------------------------------------------------
+
+    @property
+    def effective_min_security(self) -> pd.Series:
+        """M_s^eff = max(M_s, (1 + gamma) pi_s / (alpha_s f_s) - E_s), numeraire, by service.
+
+        The second term is the security at which the cost of corrupting the service
+        (an attacker controls alpha_s of all its stake and loses f_s of it) reaches
+        (1 + gamma) times the profit from corrupting it.
+        """
+        services = self.services
+        profit = services["profit_from_corruption"].to_numpy()
+        slash = services["slash_fraction"].to_numpy()
+        deterrent = np.zeros(len(services))
+        has_profit = profit > 0
+        deterrent[has_profit] = (
+            (1.0 + self.parameters.security_margin) * profit[has_profit]
+            / (services["attack_threshold"].to_numpy()[has_profit] * slash[has_profit])
+            - services["external_stake"].to_numpy()[has_profit]
+        )
+        return pd.Series(np.maximum(services["min_security"].to_numpy(), deterrent),
+                         index=services.index, name="effective_min_security")
+
+    def size(self) -> dict[str, int]:
+        """Counts: stakes, services, eligible pairs."""
+        return {"stakes": len(self.stakes), "services": len(self.services),
+                "pairs": len(self.pairs)}
+
+
+def load_instance(path: str | os.PathLike[str]) -> Instance:
+    """Load and validate an instance (TOML, JSON or CSV folder); see ``Instance.load``."""
+    return Instance.load(path)
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _same(value: Any, default: Any) -> bool:
+    if isinstance(default, tuple):
+        return list(default) == value
+    return value == default
+
+
+def _eligible_pairs(instance: Instance) -> pd.DataFrame:
+    """The sparse set of eligible pairs: asset accepted, not forbidden, whitelisted if listed.
+
+    A stake with zero value or zero allocatable fraction (``max_restaking`` or
+    ``max_per_service`` 0) has no pairs: every allocation of it is zero anyway.
+    """
+    stakes, services = instance.stakes, instance.services
+    asset_pos = pd.Index(instance.assets.index).get_indexer(stakes["asset"])
+    accepts = np.zeros((len(instance.assets), len(services)), dtype=bool)
+    asset_index = pd.Index(instance.assets.index)
+    for s, accepted in enumerate(services["accepts"]):
+        if accepted == "*":
+            accepts[:, s] = True
+        elif accepted:
+            accepts[asset_index.get_indexer(list(accepted)), s] = True
+    eligible = accepts[asset_pos]
+
+    rules = instance.eligibility
+    if len(rules):
+        holder_index = pd.Index(instance.holders.index)
+        stake_holder_pos = holder_index.get_indexer(stakes["holder"])
+        service_pos = pd.Index(services.index).get_indexer(rules["service"])
+        allowed = rules["allowed"].to_numpy(dtype=bool)
+        by_holder = rules["holder"].notna().to_numpy()
+        for level, index, row_pos in (
+            ("holder", holder_index, stake_holder_pos),
+            ("stake", pd.Index(stakes.index), np.arange(len(stakes))),
+        ):
+            mask = by_holder if level == "holder" else ~by_holder
+            if not mask.any():
+                continue
+            who = index.get_indexer(rules[level][mask])
+            forbid = np.zeros((len(index), len(services)), dtype=bool)
+            whitelist = np.zeros((len(index), len(services)), dtype=bool)
+            forbid[who[~allowed[mask]], service_pos[mask][~allowed[mask]]] = True
+            whitelist[who[allowed[mask]], service_pos[mask][allowed[mask]]] = True
+            listed = whitelist.any(axis=1)
+            eligible &= ~forbid[row_pos]
+            eligible &= ~listed[row_pos][:, None] | whitelist[row_pos]
+
+    usable = ((instance.stake_value.to_numpy() > 0)
+              & (stakes["max_restaking"].to_numpy() > 0)
+              & (stakes["max_per_service"].to_numpy() > 0))
+    eligible &= usable[:, None]
+    stake_pos, service_pos = np.nonzero(eligible)
+    return pd.DataFrame({
+        "stake": stakes.index.to_numpy()[stake_pos],
+        "service": services.index.to_numpy()[service_pos],
+        "holder": stakes["holder"].to_numpy()[stake_pos],
+        "stake_pos": stake_pos.astype(np.int64),
+        "service_pos": service_pos.astype(np.int64),
+    })
+
+
+def _unreachable_services(instance: Instance) -> list[Problem]:
+    secured = set(instance.pairs["service"])
+    return [Problem(f"services ({'service'}={s})", None, "no stake is eligible for it: it gets "
+                    "no allocation") for s in instance.services.index if s not in secured]
+
+
+def parameter_names() -> list[str]:
+    """The parameter keys, in documented order."""
+    return [f.name for f in fields(Parameters)]

@@ -1,0 +1,72 @@
+"""Precomputed index lists of the eligible pairs, shared by every constraint family.
+
+Rules build each row with ``sum()`` over one short list; none of them filters the
+whole pair set (that would grow as stakes x pairs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.instance import Instance
+
+
+@dataclass(frozen=True)
+class PairIndex:
+    """Positions of the eligible pairs, grouped the ways the families need them.
+
+    Attributes
+    ----------
+    stake_pos, service_pos : numpy.ndarray
+        For each pair p, the position of its stake and its service.
+    value : numpy.ndarray
+        V_i of each pair's stake, numeraire.
+    by_stake : list of numpy.ndarray
+        For each stake position, the pairs of that stake (empty when it has none).
+    by_service : list of numpy.ndarray
+        For each service position, the pairs of that service.
+    upper : numpy.ndarray
+        The tightest upper bound on each x_{i,s} known before building (fraction).
+    """
+
+    stake_pos: np.ndarray
+    service_pos: np.ndarray
+    value: np.ndarray
+    by_stake: list[np.ndarray]
+    by_service: list[np.ndarray]
+    upper: np.ndarray
+
+    @classmethod
+    def of(cls, instance: Instance, upper: np.ndarray) -> PairIndex:
+        """Index ``instance.pairs``; ``upper`` is the per-pair bound on x."""
+        pairs = instance.pairs
+        stake_pos = pairs["stake_pos"].to_numpy()
+        service_pos = pairs["service_pos"].to_numpy()
+        return cls(
+            stake_pos=stake_pos,
+            service_pos=service_pos,
+            value=instance.stake_value.to_numpy()[stake_pos],
+            by_stake=_group(stake_pos, len(instance.stakes)),
+            by_service=_group(service_pos, len(instance.services)),
+            upper=upper,
+        )
+
+    def by_holder_service(self, instance: Instance, services: np.ndarray
+                          ) -> dict[tuple[int, int], np.ndarray]:
+        """Pairs grouped by (holder position, service position), for the given services."""
+        holder_pos = pd.Index(instance.holders.index).get_indexer(
+            instance.stakes["holder"])[self.stake_pos]
+        chosen = np.isin(self.service_pos, services)
+        frame = pd.DataFrame({"holder": holder_pos[chosen], "service": self.service_pos[chosen],
+                              "pair": np.flatnonzero(chosen)})
+        return {key: group.to_numpy() for key, group in frame.groupby(["holder", "service"])
+                ["pair"]}
+
+
+def _group(positions: np.ndarray, count: int) -> list[np.ndarray]:
+    order = np.argsort(positions, kind="stable")
+    bounds = np.searchsorted(positions[order], np.arange(count + 1))
+    return [order[bounds[k]:bounds[k + 1]] for k in range(count)]

@@ -1,0 +1,35 @@
+"""Family 1, restaking degree: sum_s x_{i,s} <= L_i, and the per-service cap m_i.
+
+L_i = 1 is EigenLayer's unique stake; L_i > 1 is shared restaking (Symbiotic's
+network restake). m_i bounds each x_{i,s} directly as a variable bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from optimizer.instance import Instance
+from optimizer.model.index import PairIndex
+
+
+def per_service_bound(instance: Instance) -> np.ndarray:
+    """m_i of each pair's stake: the upper bound of x_{i,s} (fraction of stake)."""
+    stake_pos = instance.pairs["stake_pos"].to_numpy()
+    return instance.stakes["max_per_service"].to_numpy()[stake_pos].astype(float)
+
+
+def add_restaking_degree(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
+    """Add ``restaking_degree[i]`` for the stakes whose L_i could bind.
+
+    A stake whose pair bounds already sum to at most L_i needs no row.
+    """
+    limit = instance.stakes["max_restaking"].to_numpy()
+    stakes = [i for i, pairs in enumerate(index.by_stake)
+              if len(pairs) and index.upper[pairs].sum() > limit[i]]
+    x = model.x_alloc
+    model.restaking_degree = pyo.Constraint(
+        stakes,
+        rule=lambda m, i: sum(x[p] for p in index.by_stake[i]) <= float(limit[i]),
+        doc="sum over services of stake i's allocated fraction <= L_i (fraction of stake)",
+    )

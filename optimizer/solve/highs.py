@@ -1,0 +1,208 @@
+"""The one solver adapter: a built Pyomo model to HiGHS and back.
+
+The model is compiled to matrices by Pyomo's standard-form compiler
+(``pyomo.repn.plugins.standard_form``) and handed to ``highspy`` in one
+``passModel`` call; the solution is mapped back by the compiler's column map.
+Measured against Pyomo's ``highs`` / ``appsi_highs`` interfaces, which walk the
+constraints in Python, this hand-off is several times faster (see
+``benchmarks/handoff.py``) and keeps statuses, bounds and row duals.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from optimizer.model.build import AllocationModel
+from optimizer.solve.options import SolveOptions
+from optimizer.solve.status import Status, status_of, termination_of
+
+SOLVER_NAME = "HiGHS"
+
+_scheduler_threads: int | None = None
+"""Thread count HiGHS's process-wide scheduler was started with (it is fixed per process)."""
+
+
+def solver_version() -> str:
+    """HiGHS's version and git hash, e.g. ``1.15.1 (04024d7)``."""
+    h = highspy.Highs()
+    return f"{h.version()} ({h.githash()})"
+
+
+@dataclass
+class SolverOutcome:
+    """What the solver returned, in the model's terms.
+
+    Attributes
+    ----------
+    x : numpy.ndarray or None
+        x_{i,s} for every eligible pair (fraction of stake), or ``None`` without a solution.
+    objective, bound, gap : float or None
+        The model's objective (numeraire per year), the solver's proven bound on it, and
+        the relative gap between them (0 for a solved LP).
+    row_duals : dict
+        For LPs solved to optimality, each constraint component's duals by index
+        (change of the objective per unit of right-hand side).
+    """
+
+    status: Status
+    termination: str
+    x: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    is_mip: bool
+    handoff_seconds: float
+    solve_seconds: float
+    extract_seconds: float
+    solver_version: str
+    row_duals: dict[str, dict[object, float]] = field(default_factory=dict)
+
+
+@dataclass
+class StandardForm:
+    """The model as matrices, with the maps back to Pyomo components."""
+
+    cost: np.ndarray
+    offset: float
+    maximize: bool
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    matrix: object
+    rows: list
+    pair_column: np.ndarray
+    """For each pair p, its column in the matrix, or -1 if the compiler dropped it."""
+
+
+def compile_standard_form(built: AllocationModel) -> StandardForm:
+    """Compile the Pyomo model to a column-wise matrix with row and column bounds."""
+    info = LinearStandardFormCompiler().write(built.model, mixed_form=True, set_sense=None)
+    columns = info.columns
+    count = len(columns)
+    col_lower = np.empty(count)
+    col_upper = np.empty(count)
+    integrality = np.zeros(count, dtype=np.int32)
+    pair_column = np.full(len(built.index.upper), -1, dtype=np.int64)
+    x_alloc = built.model.x_alloc
+    for j, var in enumerate(columns):
+        lower, upper = var.bounds
+        col_lower[j] = -highspy.kHighsInf if lower is None else lower
+        col_upper[j] = highspy.kHighsInf if upper is None else upper
+        if var.is_integer():
+            integrality[j] = 1
+        if var.parent_component() is x_alloc:
+            pair_column[var.index()] = j
+    rhs = np.asarray(info.rhs, dtype=float)
+    sense = np.fromiter((row.bound_type for row in info.rows), dtype=np.int8, count=len(rhs))
+    # mixed_form marks <= rows 1, >= rows -1 and equalities 0.
+    row_lower = np.where(sense == 1, -highspy.kHighsInf, np.where(sense == -1, rhs, rhs))
+    row_upper = np.where(sense == -1, highspy.kHighsInf, rhs)
+    objective = info.objectives[0] if info.objectives else None
+    cost = (info.c.toarray()[0] if info.c.shape[0] else np.zeros(count)).astype(float)
+    offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+    maximize = objective is not None and objective.sense == pyo.maximize
+    return StandardForm(cost, offset, maximize, col_lower, col_upper, integrality, row_lower,
+                        row_upper, info.A.tocsc(), info.rows, pair_column)
+
+
+def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
+    """Solve a built model with HiGHS and map the solution back to the pairs."""
+    start = time.perf_counter()
+    form = compile_standard_form(built)
+    highs = _new_highs(options)
+    matrix = form.matrix
+    num_col, num_row = len(form.cost), len(form.row_lower)
+    if num_col == 0:
+        handoff = time.perf_counter() - start
+        x = np.zeros(len(built.index.upper))
+        return SolverOutcome("optimal", "empty_model", x, form.offset, form.offset, 0.0, False,
+                             handoff, 0.0, 0.0, solver_version())
+    is_mip = bool(form.integrality.any())
+    highs.passModel(
+        num_col, num_row, int(matrix.nnz), int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMaximize if form.maximize else highspy.ObjSense.kMinimize),
+        form.offset, form.cost, form.col_lower, form.col_upper, form.row_lower, form.row_upper,
+        matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32),
+        matrix.data.astype(float), form.integrality,
+    )
+    handoff = time.perf_counter() - start
+
+    start = time.perf_counter()
+    highs.run()
+    model_status = highs.getModelStatus()
+    termination = termination_of(model_status)
+    if termination == "unbounded_or_infeasible":
+        # Presolve could not tell which; a solve without it can.
+        highs.setOptionValue("presolve", "off")
+        highs.run()
+        termination = termination_of(highs.getModelStatus())
+        if termination == "unbounded_or_infeasible":
+            termination = "infeasible"
+    solve_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    info = highs.getInfo()
+    has_solution = info.primal_solution_status == 2
+    status = status_of(termination, has_solution)
+    x = objective = bound = gap = None
+    duals: dict[str, dict[object, float]] = {}
+    if status in ("optimal", "feasible") and has_solution:
+        solution = highs.getSolution()
+        values = np.asarray(solution.col_value)
+        x = np.zeros(len(built.index.upper))
+        present = form.pair_column >= 0
+        x[present] = values[form.pair_column[present]]
+        x = np.clip(x, 0.0, built.index.upper)
+        objective = float(info.objective_function_value)
+        if is_mip:
+            bound = float(info.mip_dual_bound)
+            gap = float(info.mip_gap)
+        else:
+            bound, gap = objective, 0.0
+            if status == "optimal" and solution.dual_valid:
+                duals = _row_duals(form, np.asarray(solution.row_dual))
+    extract = time.perf_counter() - start
+    return SolverOutcome(status, termination, x, objective, bound, gap, is_mip, handoff,
+                         solve_seconds, extract, solver_version(), duals)
+
+
+def _row_duals(form: StandardForm, row_dual: np.ndarray) -> dict[str, dict[object, float]]:
+    duals: dict[str, dict[object, float]] = {}
+    for row, value in zip(form.rows, row_dual, strict=True):
+        constraint = row.constraint
+        name = constraint.parent_component().local_name
+        key = constraint.index()
+        table = duals.setdefault(name, {})
+        table[key] = table.get(key, 0.0) + float(value)
+    return duals
+
+
+def _new_highs(options: SolveOptions) -> highspy.Highs:
+    global _scheduler_threads
+    highs = highspy.Highs()
+    threads = options.threads or 0
+    if _scheduler_threads is not None and _scheduler_threads != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _scheduler_threads = threads
+    highs.setOptionValue("output_flag", bool(options.verbose))
+    highs.setOptionValue("log_to_console", False)
+    if options.verbose:
+        highs.cbLogging.subscribe(lambda event: sys.stderr.write(event.message))
+    highs.setOptionValue("threads", threads)
+    highs.setOptionValue("random_seed", int(options.random_seed))
+    highs.setOptionValue("presolve", options.presolve)
+    highs.setOptionValue("solver", options.solver)
+    if options.time_limit is not None:
+        highs.setOptionValue("time_limit", float(options.time_limit))
+    if options.mip_rel_gap is not None:
+        highs.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
+    return highs
