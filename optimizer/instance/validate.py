@@ -241,26 +241,38 @@ def _convert(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
             values = values.where(bad.isna(), default).astype("int64")
         return values, bad.where(~missing, None)
     if column.kind == "bool":
-        parsed = series.map(_parse_bool)
+        parsed = pd.Series([_parse_bool(v) for v in series], index=series.index, dtype=object)
         unparsed = ~missing & parsed.isna()
         bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, must be true or false")
-        values = parsed.where(~missing & ~unparsed, bool(column.default or False)).astype(bool)
+        keep = (~missing & ~unparsed).to_numpy()
+        default = bool(column.default or False)
+        values = pd.Series([bool(v) if k else default for v, k in zip(parsed, keep, strict=True)],
+                           index=series.index, dtype=bool)
         return values, bad
     if column.kind == "list":
-        parsed = series.map(_parse_list)
+        parsed = pd.Series([_parse_list(v) for v in series], index=series.index, dtype=object)
         unparsed = ~missing & parsed.isna()
         bad[unparsed] = series[unparsed].map(
             lambda v: f"is {v!r}, must be a list of ids (in CSV, ';'-separated)")
-        values = parsed.where(~missing & ~unparsed, None)
-        values = values.map(lambda v: column.default if v is None else v).astype(object)
+        keep = (~missing & ~unparsed).to_numpy()
+        values = pd.Series([v if k else column.default for v, k in zip(parsed, keep, strict=True)],
+                           index=series.index, dtype=object)
         return values, bad
-    parsed = series.map(_parse_id)
+    parsed = pd.Series([_parse_id(v) for v in series], index=series.index, dtype=object)
     unparsed = ~missing & parsed.isna()
     bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, must be text")
     if column.required:
         bad[missing] = "is missing (required)"
-    values = parsed.where(~missing & ~unparsed, None).astype(object)
-    return values, bad
+    return _object_where(parsed, ~missing & ~unparsed), bad
+
+
+def _object_where(values: pd.Series, keep: pd.Series) -> pd.Series:
+    """``values`` where ``keep``, else None, as an object Series (pandas would make None NaN)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = None
+    mask = keep.to_numpy(dtype=bool)
+    out[mask] = values.to_numpy(dtype=object)[mask]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _outside(numbers: pd.Series, column: Column) -> pd.Series:

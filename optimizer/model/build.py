@@ -58,11 +58,11 @@ def unsupported_features(instance: Instance) -> list[Problem]:
     svc = instance.services
     minimum = instance.effective_min_security
     checks = [
-        ("reward_pool", svc["reward_pool"] > 0, "pool rewards are not supported yet"),
-        ("opt_in_cost", svc["opt_in_cost"] > 0, "opt-in costs are not supported yet"),
-        ("min_allocation", svc["min_allocation"] > 0, "minimum allocations are not supported "
+        ("reward_pool", svc["reward_pool"] > 0, "is set: pool rewards are not supported yet"),
+        ("opt_in_cost", svc["opt_in_cost"] > 0, "is set: opt-in costs are not supported yet"),
+        ("min_allocation", svc["min_allocation"] > 0, "is set: minimum allocations are not supported "
          "yet"),
-        ("min_security", (minimum > 0) & ~svc["required"], "a minimum security on a service "
+        ("min_security", (minimum > 0) & ~svc["required"], "is set on a service "
          "that is not required (semi-continuous) is not supported yet; set required = true to "
          "enforce it"),
     ]

@@ -1,0 +1,195 @@
+"""The command line, ``restake``: a thin layer over the Python API.
+
+Exit codes: 0 solved (optimal, or feasible at a limit with a warning); 1 infeasible
+or unbounded; 2 bad input or usage; 3 internal or solver error; 130 interrupted.
+Logs, warnings and problems go to standard error; results to standard output or files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from optimizer.errors import InstanceError, OptimizerError, Problem
+from optimizer.instance import Instance, load_instance
+from optimizer.instance.io import atomic_path
+
+MAX_PROBLEMS_SHOWN = 100
+
+
+def _echo_problems(title: str, problems: list[Problem]) -> None:
+    click.echo(title, err=True)
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        click.echo(f"  {problem}", err=True)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        click.echo(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more", err=True)
+
+
+def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Map the package's errors to messages and exit codes; never show a user a traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except InstanceError as error:
+            count = len(error.problems)
+            _echo_problems(f"error: {count} problem{'s' if count != 1 else ''} in the input "
+                           "(nothing was written):", error.problems)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: stopped, nothing was written", err=True)
+            sys.exit(130)
+        except OptimizerError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(3)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as error:  # a bug of ours: say so, keep the details available
+            click.echo(f"internal error: {type(error).__name__}: {error}", err=True)
+            click.echo("please report it with the instance; details follow", err=True)
+            traceback.print_exc(file=sys.stderr)
+            sys.exit(3)
+
+    return run
+
+
+def _load(path: str) -> Instance:
+    instance = load_instance(path)
+    for warning in instance.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return instance
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="restake-optimizer", prog_name="restake")
+def main() -> None:
+    """Optimal restaking allocation: which services each stake secures, and how much."""
+
+
+@main.command()
+@click.argument("instance", type=click.Path())
+@click.option("--output", "-o", type=click.Path(), help="Folder for the solution files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+              help="Solver time limit, seconds.")
+@click.option("--mip-gap", type=click.FloatRange(0, 1, max_open=True),
+              help="Relative MIP gap to stop at (HiGHS's mip_rel_gap).")
+@click.option("--threads", type=click.IntRange(min=1), help="Solver threads.")
+@click.option("--seed", "random_seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="HiGHS random seed.")
+@click.option("--presolve", type=click.Choice(["choose", "on", "off"]), default="choose",
+              show_default=True)
+@click.option("--solver", type=click.Choice(["choose", "simplex", "ipm", "pdlp"]),
+              default="choose", show_default=True, help="LP algorithm.")
+@click.option("--write-lp", type=click.Path(), help="Also write the model as an LP file.")
+@click.option("--verbose", "-v", is_flag=True, help="Solver log on standard error.")
+@_guarded
+def solve(instance: str, output: str | None, as_json: bool, time_limit: float | None,
+          mip_gap: float | None, threads: int | None, random_seed: int, presolve: str,
+          solver: str, write_lp: str | None, verbose: bool) -> None:
+    """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
+    from optimizer.model.build import build_model
+    from optimizer.pipeline import solve as solve_instance
+    from optimizer.results.report import format_result
+
+    problem = _load(instance)
+    if write_lp:
+        built = build_model(problem)
+        with atomic_path(Path(write_lp)) as staged:
+            built.model.write(str(staged), format="lp",
+                              io_options={"symbolic_solver_labels": True})
+    result = solve_instance(problem, time_limit=time_limit, mip_rel_gap=mip_gap, threads=threads,
+                            random_seed=random_seed, presolve=presolve, solver=solver,
+                            verbose=verbose)
+    if output:
+        result.to_dir(output)
+    if as_json:
+        click.echo(result.to_json())
+    else:
+        from optimizer.results.report import format_result
+
+        click.echo(format_result(result))
+    if result.status == "feasible":
+        click.echo(f"warning: stopped at a limit ({result.termination}); the allocation is "
+                   f"feasible, gap {result.gap:.3g}", err=True)
+    for sentence in result.explanation:
+        click.echo(f"{result.status}: {sentence}", err=True)
+    if result.status == "error":
+        click.echo(f"error: the solver stopped without an allocation ({result.termination})",
+                   err=True)
+    if result.violations:
+        click.echo("internal error: the allocation breaks limits: "
+                   + "; ".join(str(v) for v in result.violations[:5]), err=True)
+        sys.exit(3)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("instance", type=click.Path())
+@_guarded
+def validate(instance: str) -> None:
+    """Check INSTANCE and list every problem (exit 2 if there is one)."""
+    problem = _load(instance)
+    size = problem.size()
+    click.echo(f"{instance}: valid: {size['stakes']} stakes, {size['services']} services, "
+               f"{size['pairs']} eligible pairs")
+
+
+@main.command()
+@click.argument("instance", type=click.Path())
+@click.argument("out", type=click.Path())
+@_guarded
+def convert(instance: str, out: str) -> None:
+    """Write INSTANCE as OUT: a .toml or .json file, or any other path a CSV folder."""
+    _load(instance).write(out)
+    click.echo(f"wrote {out}", err=True)
+
+
+@main.command()
+@click.argument("out", type=click.Path())
+@click.option("--stakes", type=click.IntRange(1, 1_000_000), required=True)
+@click.option("--services", type=click.IntRange(1, 10_000), required=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--density", type=click.FloatRange(0, 1, min_open=True), default=0.3,
+              show_default=True, help="Target fraction of (stake, service) pairs eligible.")
+@click.option("--assets", type=click.IntRange(1, 8), help="Number of assets (default by size).")
+@click.option("--groups/--no-groups", default=True, show_default=True,
+              help="Correlation groups with exposure limits.")
+@click.option("--capacities/--no-capacities", default=True, show_default=True)
+@click.option("--holder-share", is_flag=True, help="Holder-share caps with external stake.")
+@click.option("--required", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Services that must reach a (feasible) minimum security.")
+@click.option("--worst-case-k", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--name", help="Instance name (default from the arguments).")
+@_guarded
+def generate(out: str, stakes: int, services: int, seed: int, density: float,
+             assets: int | None, groups: bool, capacities: bool, holder_share: bool,
+             required: int, worst_case_k: int, name: str | None) -> None:
+    """Write a seeded synthetic instance to OUT (.toml, .json, or a CSV folder)."""
+    from optimizer.instance.generate import generate_instance
+
+    instance = generate_instance(stakes, services, seed=seed, density=density, assets=assets,
+                                 groups=groups, capacities=capacities, holder_share=holder_share,
+                                 required=required, worst_case_k=worst_case_k, name=name)
+    instance.write(out)
+    size = instance.size()
+    click.echo(f"wrote {out}: {size['stakes']} stakes, {size['services']} services, "
+               f"{size['pairs']} eligible pairs", err=True)
+
+
+def _json_default(value: Any) -> Any:
+    return str(value)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+__all__ = ["main", "json"]

@@ -1,0 +1,141 @@
+"""The result of a solve: status, the exact objective and its parts, and the tables.
+
+Every number here comes from the independent evaluator applied to the returned
+allocation, never from the model, except ``bound`` and ``model_objective`` which
+are the solver's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optimizer.errors import InfeasibleError, SolverError
+from optimizer.results.evaluate import Violation
+from optimizer.results.write import write_solution
+from optimizer.solve.status import EXIT_CODES, Status
+
+SOLUTION_FILES = ("allocation.csv", "stakes.csv", "services.csv", "summary.json")
+
+
+@dataclass
+class Result:
+    """What a solve returns.
+
+    Attributes
+    ----------
+    status : str
+        ``optimal``, ``feasible`` (stopped at a limit with an allocation),
+        ``infeasible``, ``unbounded`` or ``error``.
+    termination : str
+        The solver's own words for how it stopped (``optimal``, ``time_limit``...).
+    objective : float or None
+        Expected net reward of the allocation, numeraire per year, recomputed by the
+        evaluator: reward - expected_loss - opt_in_cost - turnover_cost.
+    bound, gap : float or None
+        The solver's proven bound on the objective and the relative gap to it.
+    allocation : pandas.DataFrame
+        stake, holder, service, asset, fraction, amount, value; one row a pair in use.
+    stakes, services : pandas.DataFrame
+        Per-stake and per-service summaries.
+    timings : dict
+        Seconds spent in each phase: build, handoff, solve, extract, evaluate.
+    explanation : list of str
+        For an infeasible instance, the limits that conflict.
+    """
+
+    status: Status
+    termination: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    reward: float | None
+    expected_loss: float | None
+    opt_in_cost: float | None
+    turnover_cost: float | None
+    cvar: float | None
+    allocation: pd.DataFrame
+    stakes: pd.DataFrame
+    services: pd.DataFrame
+    timings: dict[str, float]
+    solver: dict[str, str]
+    instance: dict[str, Any]
+    options: dict[str, Any]
+    model_objective: float | None = None
+    violations: list[Violation] = field(default_factory=list)
+    explanation: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duals: dict[str, dict[object, float]] = field(default_factory=dict, repr=False)
+
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit code for this status (0, 1 or 3)."""
+        return EXIT_CODES[self.status]
+
+    def raise_for_status(self) -> Result:
+        """Return self when an allocation came back; raise the typed error otherwise.
+
+        Raises
+        ------
+        InfeasibleError
+            Infeasible or unbounded, with the explanation.
+        SolverError
+            The solver failed or stopped without an allocation.
+        """
+        if self.status in ("infeasible", "unbounded"):
+            raise InfeasibleError(self.explanation or [f"the instance is {self.status}"])
+        if self.status == "error":
+            raise SolverError(f"the solver stopped without an allocation ({self.termination})")
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """The contents of ``summary.json``."""
+        summary: dict[str, Any] = {
+            "status": self.status,
+            "termination": self.termination,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "reward": self.reward,
+            "expected_loss": self.expected_loss,
+            "opt_in_cost": self.opt_in_cost,
+            "turnover_cost": self.turnover_cost,
+            "cvar": self.cvar,
+            "build_seconds": self.timings.get("build"),
+            "solve_seconds": self.timings.get("solve"),
+            "timings": self.timings,
+            "solver": self.solver,
+            "instance": self.instance,
+            "options": self.options,
+            "model_objective": self.model_objective,
+            "violations": [str(v) for v in self.violations],
+            "warnings": self.warnings,
+        }
+        if self.status in ("infeasible", "unbounded"):
+            summary["explanation"] = self.explanation
+        return _finite(summary)
+
+    def to_dir(self, path: str | os.PathLike[str]) -> None:
+        """Write the solution files to the folder ``path``, atomically (all or nothing)."""
+        write_solution(self, Path(path))
+
+    def to_json(self) -> str:
+        """The summary as JSON text."""
+        return json.dumps(self.summary(), indent=2)
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities by None, recursively, so the JSON is standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
