@@ -10,7 +10,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.index import PairIndex, pair_variables
 
 
 def add_holder_concentration(model: pyo.ConcreteModel, instance: Instance,
@@ -23,10 +23,10 @@ def add_holder_concentration(model: pyo.ConcreteModel, instance: Instance,
     groups = index.by_holder_service(instance, capped)
     rows = [key for key, pairs in groups.items()
             if (index.value[pairs] * index.upper[pairs]).sum() > share[key[1]] * external[key[1]]]
-    x, value = model.x_alloc, index.value
+    x, value = pair_variables(model), index.value.tolist()
     model.holder_concentration = pyo.Constraint(
         rows,
-        rule=lambda m, h, s: sum(float(value[p]) * x[p] for p in groups[(h, s)])
+        rule=lambda m, h, s: sum(value[p] * x[p] for p in groups[(h, s)].tolist())
         - float(share[s]) * m.security[s] <= float(share[s] * external[s]),
         doc="holder h's value behind s <= q_s (E_s + X_s) (numeraire)",
     )

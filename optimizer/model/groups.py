@@ -10,7 +10,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.index import PairIndex, pair_variables, split_by
 
 
 def group_members(instance: Instance) -> dict[str, np.ndarray]:
@@ -30,12 +30,13 @@ def add_group_exposure(model: pyo.ConcreteModel, instance: Instance, index: Pair
     rows: list[tuple[int, str]] = []
     pairs_of: dict[tuple[int, str], np.ndarray] = {}
     for group, services in group_members(instance).items():
-        for i, pairs in enumerate(index.by_stake):
-            inside = pairs[np.isin(index.service_pos[pairs], services)]
-            if len(inside) and index.upper[inside].sum() > limit[group]:
-                rows.append((i, group))
-                pairs_of[(i, group)] = inside
-    x = model.x_alloc
+        inside = np.flatnonzero(np.isin(index.service_pos, services))
+        stakes, members = split_by(index.stake_pos[inside], inside)
+        for i, pairs in zip(stakes, members, strict=True):
+            if index.upper[pairs].sum() > limit[group]:
+                rows.append((int(i), group))
+                pairs_of[(int(i), group)] = pairs
+    x = pair_variables(model)
     model.group_exposure = pyo.Constraint(
         rows,
         rule=lambda m, i, g: sum(x[p] for p in pairs_of[(i, g)]) <= float(limit[g]),

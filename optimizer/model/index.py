@@ -59,11 +59,27 @@ class PairIndex:
         """Pairs grouped by (holder position, service position), for the given services."""
         holder_pos = pd.Index(instance.holders.index).get_indexer(
             instance.stakes["holder"])[self.stake_pos]
-        chosen = np.isin(self.service_pos, services)
-        frame = pd.DataFrame({"holder": holder_pos[chosen], "service": self.service_pos[chosen],
-                              "pair": np.flatnonzero(chosen)})
-        return {key: group.to_numpy() for key, group in frame.groupby(["holder", "service"])
-                ["pair"]}
+        chosen = np.flatnonzero(np.isin(self.service_pos, services))
+        key = holder_pos[chosen] * len(instance.services) + self.service_pos[chosen]
+        keys, groups = split_by(key, chosen)
+        n_services = len(instance.services)
+        return {(int(k // n_services), int(k % n_services)): g
+                for k, g in zip(keys, groups, strict=True)}
+
+
+def pair_variables(model: object) -> list:
+    """The ``x_alloc`` variables as a list by pair position (faster to index than the Var)."""
+    return list(model.x_alloc.values())  # type: ignore[attr-defined]
+
+
+def split_by(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Group ``items`` by ``keys``: the distinct keys (sorted) and the items of each."""
+    if len(keys) == 0:
+        return keys, []
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    return sorted_keys[starts], np.split(items[order], starts[1:])
 
 
 def _group(positions: np.ndarray, count: int) -> list[np.ndarray]:

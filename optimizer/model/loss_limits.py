@@ -16,7 +16,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.index import PairIndex, pair_variables
 
 
 def pair_slash_fraction(instance: Instance) -> np.ndarray:
@@ -46,13 +46,14 @@ def add_expected_loss_budget(model: pyo.ConcreteModel, instance: Instance,
     """Add ``expected_loss_budget[i]`` where b_i is set and could bind."""
     budget = instance.stakes["max_expected_loss"].to_numpy()
     rate = pair_loss_rate(instance)
+    rate_list = rate.tolist()
     stakes = [i for i, pairs in enumerate(index.by_stake)
               if len(pairs) and not np.isnan(budget[i])
               and (rate[pairs] * index.upper[pairs]).sum() > budget[i]]
-    x = model.x_alloc
+    x = pair_variables(model)
     model.expected_loss_budget = pyo.Constraint(
         stakes,
-        rule=lambda m, i: sum(float(rate[p]) * x[p] for p in index.by_stake[i] if rate[p] > 0)
+        rule=lambda m, i: sum(rate_list[p] * x[p] for p in index.by_stake[i] if rate_list[p] > 0)
         <= float(budget[i]),
         doc="sum_s p_s f_s x_{i,s} <= b_i (fraction of stake value per year)",
     )
@@ -64,7 +65,7 @@ def add_worst_case_budget(model: pyo.ConcreteModel, instance: Instance,
     k = instance.parameters.worst_case_k
     budget = instance.stakes["max_worst_case_loss"].to_numpy()
     slash = pair_slash_fraction(instance)
-    x = model.x_alloc
+    x = pair_variables(model)
     mesh, general = [], []
     if k >= 2:
         for i, pairs in enumerate(index.by_stake):

@@ -10,7 +10,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.index import PairIndex, pair_variables
 from optimizer.model.loss_limits import pair_loss_rate
 
 
@@ -23,9 +23,9 @@ def pair_net_rate(instance: Instance) -> np.ndarray:
 def add_objective(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
     """Add ``net_reward``: maximize fixed-rate rewards minus expected slashing loss."""
     coefficient = pair_net_rate(instance) * index.value
-    x = model.x_alloc
+    x = pair_variables(model)
     model.net_reward = pyo.Objective(
-        expr=sum(float(c) * x[p] for p, c in enumerate(coefficient) if c != 0),
+        expr=sum(c * x[p] for p, c in enumerate(coefficient.tolist()) if c != 0),
         sense=pyo.maximize,
         doc="expected net reward (numeraire per year)",
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.index import PairIndex, pair_variables
 
 
 def services_needing_security(instance: Instance) -> np.ndarray:
@@ -38,10 +38,10 @@ def add_security(model: pyo.ConcreteModel, instance: Instance, index: PairIndex)
 
     model.security = pyo.Var(chosen.tolist(), bounds=bounds, doc="X_s, value behind service s "
                              "from this portfolio; bounds M_s^eff (required) and C_s (numeraire)")
-    x, value = model.x_alloc, index.value
+    x, value = pair_variables(model), index.value.tolist()
     model.security_definition = pyo.Constraint(
         chosen.tolist(),
-        rule=lambda m, s: m.security[s] == sum(float(value[p]) * x[p]
-                                               for p in index.by_service[s]),
+        rule=lambda m, s: m.security[s] == sum(value[p] * x[p]
+                                               for p in index.by_service[s].tolist()),
         doc="X_s = sum_i V_i x_{i,s} (numeraire)",
     )

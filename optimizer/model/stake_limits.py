@@ -10,7 +10,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.index import PairIndex, pair_variables
 
 
 def per_service_bound(instance: Instance) -> np.ndarray:
@@ -27,7 +27,7 @@ def add_restaking_degree(model: pyo.ConcreteModel, instance: Instance, index: Pa
     limit = instance.stakes["max_restaking"].to_numpy()
     stakes = [i for i, pairs in enumerate(index.by_stake)
               if len(pairs) and index.upper[pairs].sum() > limit[i]]
-    x = model.x_alloc
+    x = pair_variables(model)
     model.restaking_degree = pyo.Constraint(
         stakes,
         rule=lambda m, i: sum(x[p] for p in index.by_stake[i]) <= float(limit[i]),
