@@ -63,8 +63,8 @@ def unsupported_features(instance: Instance) -> list[Problem]:
         ("min_allocation", svc["min_allocation"] > 0, "is set: minimum allocations are not supported "
          "yet"),
         ("min_security", (minimum > 0) & ~svc["required"], "is set on a service "
-         "that is not required (semi-continuous) is not supported yet; set required = true to "
-         "enforce it"),
+         "that is not required: a semi-continuous minimum security is not supported yet (set "
+         "required = true to enforce it)"),
     ]
     for column, mask, message in checks:
         for service in svc.index[mask.to_numpy()]:
