@@ -96,6 +96,8 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
           mip_gap: float | None, threads: int | None, random_seed: int, presolve: str,
           solver: str, write_lp: str | None, verbose: bool) -> None:
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
+    from pyomo.opt import ProblemFormat
+
     from optimizer.model.build import build_model
     from optimizer.pipeline import solve as solve_instance
     from optimizer.results.report import format_result
@@ -104,7 +106,7 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     if write_lp:
         built = build_model(problem)
         with atomic_path(Path(write_lp)) as staged:
-            built.model.write(str(staged), format="lp",
+            built.model.write(str(staged), format=ProblemFormat.cpxlp,
                               io_options={"symbolic_solver_labels": True})
     result = solve_instance(problem, time_limit=time_limit, mip_rel_gap=mip_gap, threads=threads,
                             random_seed=random_seed, presolve=presolve, solver=solver,

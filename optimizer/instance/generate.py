@@ -6,7 +6,8 @@ the writers in ``optimizer.instance.io``. It does not write files and does not v
 its own arguments; every table it returns is valid by construction.
 
 Every number below is an assumption chosen to look like today's restaking market (see
-the landscape notes in docs/model.md), not market data. All values are in ETH (the numeraire), every rate,
+the landscape notes in docs/model.md), not market data. All values are in ETH (the
+numeraire), every rate,
 probability and loss budget is per year, fractions are in [0, 1].
 
 Structure, and why:

@@ -225,7 +225,12 @@ def _plain(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise ValueError(f"the value {value} cannot be written: every number of an instance "
+                             "is finite (leave a limit out for none)")
+        return float(value)
     if isinstance(value, np.bool_ | bool):
         return bool(value)
     if isinstance(value, np.integer):

@@ -296,10 +296,23 @@ def write_document(path: Path, meta: dict[str, Any], parameters: dict[str, Any],
             if records or name in REQUIRED_TABLES:
                 document[name] = records
         if spelling == "toml":
-            staged.write_text(tomli_w.dumps(document), encoding="utf-8")
+            staged.write_text(_toml_text(document), encoding="utf-8")
         else:
             staged.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n",
                               encoding="utf-8")
+
+
+def _toml_text(document: dict[str, Any]) -> str:
+    """TOML with ``[instance]`` first and one ``[[table]]`` block a row, as people write it."""
+    parts = [tomli_w.dumps({key: document[key]}) for key in ("instance", "parameters")
+             if key in document]
+    for name, records in document.items():
+        if name in ("instance", "parameters"):
+            continue
+        for record in records:
+            body = tomli_w.dumps(record)
+            parts.append(f"[[{name}]]\n{body}")
+    return "\n".join(parts)
 
 
 def _write_csv(file: Path, name: str, records: list[dict[str, Any]]) -> None:

@@ -1,0 +1,1 @@
+"""Constraint families of the allocation model, one module each, and the builder."""

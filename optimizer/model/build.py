@@ -60,8 +60,8 @@ def unsupported_features(instance: Instance) -> list[Problem]:
     checks = [
         ("reward_pool", svc["reward_pool"] > 0, "is set: pool rewards are not supported yet"),
         ("opt_in_cost", svc["opt_in_cost"] > 0, "is set: opt-in costs are not supported yet"),
-        ("min_allocation", svc["min_allocation"] > 0, "is set: minimum allocations are not supported "
-         "yet"),
+        ("min_allocation", svc["min_allocation"] > 0, "is set: minimum allocations are not "
+         "supported yet"),
         ("min_security", (minimum > 0) & ~svc["required"], "is set on a service "
          "that is not required: a semi-continuous minimum security is not supported yet (set "
          "required = true to enforce it)"),

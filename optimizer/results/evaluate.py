@@ -184,7 +184,7 @@ def evaluate(instance: Instance, allocation: pd.DataFrame) -> Evaluation:
     for group, members in group_members(instance).items():
         inside = np.isin(service_pos, members)
         exposure = np.bincount(stake_pos[inside], weights=fraction[inside], minlength=n_stakes)
-        limit = np.full(n_stakes, float(instance.groups.at[group, "max_exposure"]))
+        limit = np.full(n_stakes, float(instance.groups.loc[group, "max_exposure"]))
         _check(violations, "group_exposure", _names("stake", stakes.index, f", group {group}"),
                exposure, limit, FRACTION_TOLERANCE)
 

@@ -1,0 +1,1 @@
+"""The solver stage: options, the HiGHS adapter, statuses and infeasibility explanations."""

@@ -1,0 +1,1 @@
+"""Results: the independent evaluator, the Result, its files and its report."""

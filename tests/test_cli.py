@@ -1,0 +1,146 @@
+"""The command line, in-process and as a real subprocess: outputs, files and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from optimizer.cli import main
+
+from .conftest import INSTANCES, ROOT, write_toml
+
+REALISTIC = str(INSTANCES / "realistic" / "eigenlayer-symbiotic-2026.toml")
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_solve_prints_a_table() -> None:
+    code, out, _ = run("solve", REALISTIC)
+    assert code == 0
+    assert "status     optimal" in out and "eigenda" in out and "ETH/yr" in out
+
+
+def test_solve_json_and_output_files(tmp_path: Path) -> None:
+    out_dir = tmp_path / "solution"
+    code, out, _ = run("solve", REALISTIC, "--json", "--output", str(out_dir), "--seed", "3")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["status"] == "optimal"
+    assert summary["objective"] == pytest.approx(2117.358333, rel=1e-7)
+    assert summary["options"]["random_seed"] == 3
+    assert summary["solver"]["name"] == "HiGHS" and summary["solver"]["version"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "allocation.csv", "services.csv", "stakes.csv", "summary.json"]
+    header = (out_dir / "allocation.csv").read_text().splitlines()[0]
+    assert header == "stake,holder,service,asset,fraction,amount,value"
+    stakes_header = (out_dir / "stakes.csv").read_text().splitlines()[0]
+    assert stakes_header == ("stake,holder,asset,amount,value,allocated_fraction,reward,"
+                             "expected_loss,worst_case_loss,net_reward,net_apr")
+    services_header = (out_dir / "services.csv").read_text().splitlines()[0]
+    assert services_header == ("service,security,total_security,reward,expected_loss,holders,"
+                               "secured,cost_of_corruption,profit_from_corruption,coverage")
+    on_disk = json.loads((out_dir / "summary.json").read_text())
+    for key in ("status", "termination", "objective", "bound", "gap", "reward",
+                "expected_loss", "opt_in_cost", "turnover_cost", "cvar", "build_seconds",
+                "solve_seconds", "solver", "instance"):
+        assert key in on_disk
+    assert on_disk["instance"] == {"name": "eigenlayer-symbiotic-2026", "numeraire": "ETH",
+                                   "stakes": 12, "services": 13, "pairs": 61}
+
+
+def test_output_replaces_previous_folder_whole(tmp_path: Path) -> None:
+    out_dir = tmp_path / "solution"
+    out_dir.mkdir()
+    (out_dir / "stale.txt").write_text("old")
+    assert run("solve", REALISTIC, "-o", str(out_dir))[0] == 0
+    assert not (out_dir / "stale.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["solution"]
+
+
+def test_infeasible_exit_1_with_explanation(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    code, _, err = run("solve", str(INSTANCES / "contract" / "infeasible-required.toml"),
+                       "-o", str(out_dir))
+    assert code == 1
+    assert "service da requires" in err
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["status"] == "infeasible" and "service da" in summary["explanation"][0]
+
+
+def test_bad_input_exit_2_nothing_written(base_document: dict, tmp_path: Path) -> None:
+    base_document["stakes"][1]["amount"] = -5.0
+    path = write_toml(tmp_path / "bad.toml", base_document)
+    out_dir = tmp_path / "out"
+    code, out, err = run("solve", str(path), "-o", str(out_dir))
+    assert code == 2
+    assert "bad.toml stakes[2] (stake=b-eigen): amount is -5" in err
+    assert "Traceback" not in err and out == ""
+    assert not out_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+
+
+def test_unsupported_feature_exit_2() -> None:
+    code, _, err = run("solve", str(INSTANCES / "contract" / "pools.toml"))
+    assert code == 2 and "not supported yet" in err
+
+
+def test_validate_and_convert(tmp_path: Path) -> None:
+    code, out, _ = run("validate", REALISTIC)
+    assert code == 0 and "valid: 12 stakes, 13 services, 61 eligible pairs" in out
+    for target in ("x.json", "x-csv", "x.toml"):
+        assert run("convert", REALISTIC, str(tmp_path / target))[0] == 0
+        assert run("validate", str(tmp_path / target))[0] == 0
+
+
+def test_generate_then_solve(tmp_path: Path) -> None:
+    target = tmp_path / "gen"
+    code, _, err = run("generate", str(target), "--stakes", "50", "--services", "8",
+                       "--seed", "2", "--required", "1", "--holder-share")
+    assert code == 0 and "50 stakes, 8 services" in err
+    assert (target / "stakes.csv").exists()
+    code, out, _ = run("solve", str(target), "--json")
+    assert code == 0 and json.loads(out)["status"] == "optimal"
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("solve")[0] == 2
+    assert run("solve", REALISTIC, "--time-limit", "-1")[0] == 2
+    assert run("generate", "x.toml", "--stakes", "0", "--services", "5")[0] == 2
+
+
+def test_subprocess_entry_points(tmp_path: Path) -> None:
+    for command in ([sys.executable, "-m", "optimizer"], [str(Path(sys.executable).parent /
+                                                             "restake")]):
+        done = subprocess.run([*command, "solve", REALISTIC, "--json"], capture_output=True,
+                              text=True, cwd=ROOT, check=False)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["status"] == "optimal"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[instance]\nname = 'x'\n[[assets]]\nasset = 'a'\nprice = -1\n")
+    done = subprocess.run([sys.executable, "-m", "optimizer", "solve", str(bad)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "price is -1, must be > 0" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_verbose_log_goes_to_stderr() -> None:
+    done = subprocess.run([sys.executable, "-m", "optimizer", "solve", REALISTIC, "--json",
+                           "-v"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert "HiGHS" in done.stderr
+    json.loads(done.stdout)  # stdout stays pure JSON
+
+
+def test_write_lp(tmp_path: Path) -> None:
+    target = tmp_path / "model.lp"
+    assert run("solve", REALISTIC, "--write-lp", str(target))[0] == 0
+    text = target.read_text()
+    assert "restaking_degree" in text and text.splitlines()[2].startswith("max")
