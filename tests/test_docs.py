@@ -1,0 +1,33 @@
+"""The docs stay true: the format reference is the data dictionary, and the code is ruff clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from optimizer.instance.columns import markdown_reference
+
+from .conftest import ROOT
+
+MARKER = "<!-- generated from optimizer/instance/columns.py: tests/test_docs.py checks it -->\n"
+
+
+def test_format_reference_matches_data_dictionary() -> None:
+    text = (ROOT / "docs" / "format.md").read_text()
+    assert text.split(MARKER, 1)[1] == markdown_reference()
+
+
+def test_readme_quick_start_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    solve = ("python3 -m venv .venv && .venv/bin/pip install -q . && .venv/bin/restake solve "
+             "instances/realistic/eigenlayer-symbiotic-2026.toml")
+    tests = ('python3 -m venv .venv && .venv/bin/pip install -q ".[test]" && '
+             ".venv/bin/python -m pytest -q")
+    assert solve in readme and tests in readme
+    assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ruff_is_clean() -> None:
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "optimizer", "tests",
+                           "benchmarks"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
