@@ -54,8 +54,11 @@ def direct_optimum(instance: Instance) -> float:
         row += 1
 
     k = instance.parameters.worst_case_k
+    order = np.argsort(i_of, kind="stable")
+    bounds = np.searchsorted(i_of[order], np.arange(n_stakes + 1))
+    pairs_of = [order[bounds[i]:bounds[i + 1]] for i in range(n_stakes)]
     for i in range(n_stakes):
-        mine = np.flatnonzero(i_of == i)
+        mine = pairs_of[i]
         add([(col_x + q, 1.0) for q in mine], stakes["max_restaking"].iloc[i])
         budget = stakes["max_expected_loss"].iloc[i]
         if not np.isnan(budget):
@@ -69,7 +72,7 @@ def direct_optimum(instance: Instance) -> float:
     for group, limit in limits.dropna().items():
         members = [s for s, gs in enumerate(services["groups"]) if group in gs]
         for i in range(n_stakes):
-            inside = np.flatnonzero((i_of == i) & np.isin(s_of, members))
+            inside = pairs_of[i][np.isin(s_of[pairs_of[i]], members)]
             if len(inside):
                 add([(col_x + q, 1.0) for q in inside], limit)
     for s in range(n_services):

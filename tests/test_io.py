@@ -94,3 +94,19 @@ def test_write_is_atomic_on_failure(tmp_path: Path) -> None:
         instance.write(target)
     assert target.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["out.toml"]
+
+
+@pytest.mark.parametrize(("file", "arguments"), [
+    ("generated/small-200x20-seed1.toml",
+     {"stakes": 200, "services": 20, "seed": 1, "required": 2, "holder_share": True,
+      "worst_case_k": 2}),
+    ("generated/medium-2000x100-seed2",
+     {"stakes": 2000, "services": 100, "seed": 2, "required": 3}),
+])
+def test_shipped_generated_instances_come_from_their_command(file: str, arguments: dict
+                                                             ) -> None:
+    arguments = dict(arguments)
+    shipped = optimizer.load_instance(INSTANCES / file)
+    regenerated = generate_instance(arguments.pop("stakes"), arguments.pop("services"),
+                                    **arguments)
+    assert_same(shipped, regenerated)
