@@ -125,8 +125,9 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     for sentence in result.explanation:
         click.echo(f"{result.status}: {sentence}", err=True)
     if result.status == "error":
-        click.echo(f"error: the solver stopped without an allocation ({result.termination})",
-                   err=True)
+        hint = "; raise --time-limit" if result.termination == "time_limit" else ""
+        click.echo(f"error: the solver stopped ({result.termination}) before finding any "
+                   f"feasible allocation{hint}", err=True)
     if result.violations:
         click.echo("internal error: the allocation breaks limits: "
                    + "; ".join(str(v) for v in result.violations[:5]), err=True)

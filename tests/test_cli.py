@@ -144,3 +144,14 @@ def test_write_lp(tmp_path: Path) -> None:
     assert run("solve", REALISTIC, "--write-lp", str(target))[0] == 0
     text = target.read_text()
     assert "restaking_degree" in text and text.splitlines()[2].startswith("max")
+
+
+def test_time_limit_without_allocation_exit_3() -> None:
+    code, out, err = run("solve", str(INSTANCES / "generated" / "medium-2000x100-seed2"),
+                         "--time-limit", "0.001", "--json")
+    summary = json.loads(out)
+    assert summary["termination"] == "time_limit"
+    if summary["status"] == "error":
+        assert code == 3 and "raise --time-limit" in err
+    else:  # a machine fast enough to find an allocation in a millisecond
+        assert summary["status"] in ("feasible", "optimal") and code == 0
