@@ -7,7 +7,7 @@ Logs, warnings and problems go to standard error; results to standard output or 
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -44,6 +44,9 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             _echo_problems(f"error: {count} problem{'s' if count != 1 else ''} in the input "
                            "(nothing was written):", error.problems)
             sys.exit(2)
+        except OSError as error:
+            click.echo(f"error: {error.filename or ''}: {error.strerror}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted: stopped, nothing was written", err=True)
             sys.exit(130)
@@ -59,6 +62,21 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(3)
 
     return run
+
+
+def _check_writable(target: str | None, kind: str) -> None:
+    """Refuse, before any work, an output path that cannot be written as a ``kind``."""
+    if target is None:
+        return
+    path = Path(target)
+    wrong = path.is_file() if kind == "folder" else path.is_dir()
+    if wrong:
+        raise click.UsageError(f"{target} exists and is not a {kind}")
+    parent = path.parent if str(path.parent) else Path(".")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise click.UsageError(f"cannot write {target}: {parent} is not a writable folder")
 
 
 def _load(path: str) -> Instance:
@@ -99,16 +117,17 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     from pyomo.opt import ProblemFormat
 
     from optimizer.model.build import build_model
-    from optimizer.pipeline import solve as solve_instance
+    from optimizer.pipeline import solve_built
     from optimizer.results.report import format_result
 
-    problem = _load(instance)
+    for target, kind in ((output, "folder"), (write_lp, "file")):
+        _check_writable(target, kind)
+    built = build_model(_load(instance))
     if write_lp:
-        built = build_model(problem)
         with atomic_path(Path(write_lp)) as staged:
             built.model.write(str(staged), format=ProblemFormat.cpxlp,
                               io_options={"symbolic_solver_labels": True})
-    result = solve_instance(problem, time_limit=time_limit, mip_rel_gap=mip_gap, threads=threads,
+    result = solve_built(built, time_limit=time_limit, mip_rel_gap=mip_gap, threads=threads,
                             random_seed=random_seed, presolve=presolve, solver=solver,
                             verbose=verbose)
     if output:
@@ -116,8 +135,6 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     if as_json:
         click.echo(result.to_json())
     else:
-        from optimizer.results.report import format_result
-
         click.echo(format_result(result))
     if result.status == "feasible":
         click.echo(f"warning: stopped at a limit ({result.termination}); the allocation is "
@@ -188,11 +205,7 @@ def generate(out: str, stakes: int, services: int, seed: int, density: float,
                f"{size['pairs']} eligible pairs", err=True)
 
 
-def _json_default(value: Any) -> Any:
-    return str(value)
-
-
 if __name__ == "__main__":  # pragma: no cover
     main()
 
-__all__ = ["main", "json"]
+__all__ = ["main"]

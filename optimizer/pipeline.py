@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.instance import Instance
-from optimizer.model.build import build_model
+from optimizer.model.build import AllocationModel, build_model
 from optimizer.results.evaluate import allocation_frame, evaluate
 from optimizer.results.result import Result
 from optimizer.solve.explain import explain_infeasibility
@@ -39,8 +39,13 @@ def solve(instance: Instance, **options: Any) -> Result:
     UnsupportedFeatureError
         When the instance uses a feature this release does not solve yet.
     """
+    return solve_built(build_model(instance), **options)
+
+
+def solve_built(built: AllocationModel, **options: Any) -> Result:
+    """Solve a model already built by ``build_model`` (e.g. after writing it out)."""
+    instance = built.instance
     settings = SolveOptions(**options)
-    built = build_model(instance)
     outcome = solve_model(built, settings)
     timings = {"build": built.build_seconds, "handoff": outcome.handoff_seconds,
                "solve": outcome.solve_seconds, "extract": outcome.extract_seconds}

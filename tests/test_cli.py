@@ -155,3 +155,11 @@ def test_time_limit_without_allocation_exit_3() -> None:
         assert code == 3 and "raise --time-limit" in err
     else:  # a machine fast enough to find an allocation in a millisecond
         assert summary["status"] in ("feasible", "optimal") and code == 0
+
+
+def test_output_that_is_a_file_is_refused_before_solving(tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("mine")
+    code, _, err = run("solve", REALISTIC, "--output", str(blocker))
+    assert code == 2 and "is not a folder" in err and "Traceback" not in err
+    assert blocker.read_text() == "mine"
