@@ -15,7 +15,6 @@ from optimizer.errors import (
     OptimizerError,
     Problem,
     SolverError,
-    UnsupportedFeatureError,
 )
 from optimizer.instance import Instance, Parameters, load_instance
 from optimizer.pipeline import allocation_table, solve
@@ -36,7 +35,6 @@ __all__ = [
     "Result",
     "SolveOptions",
     "SolverError",
-    "UnsupportedFeatureError",
     "Violation",
     "allocation_table",
     "evaluate",

@@ -50,10 +50,6 @@ class InstanceError(OptimizerError, ValueError):
         super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
-class UnsupportedFeatureError(InstanceError):
-    """The instance uses a feature of the model that this release does not solve yet."""
-
-
 class InfeasibleError(OptimizerError):
     """No allocation satisfies every limit; ``explanation`` names the conflicting limits."""
 

@@ -9,12 +9,16 @@ import numpy as np
 import pandas as pd
 
 from optimizer.instance import Instance
-from optimizer.model.build import AllocationModel, build_model
-from optimizer.results.evaluate import allocation_frame, evaluate
+from optimizer.model.build import DEFAULT_POOL_ERROR, AllocationModel, build_model
+from optimizer.model.tail_risk import uses_cvar
+from optimizer.results.evaluate import Evaluation, allocation_frame, evaluate
 from optimizer.results.result import Result
 from optimizer.solve.explain import explain_infeasibility
-from optimizer.solve.highs import SOLVER_NAME, solve_model
+from optimizer.solve.highs import SOLVER_NAME, SolverOutcome, solve_model
 from optimizer.solve.options import SolveOptions
+
+POOL_REFINEMENTS = 4
+"""Times the pool-reward breakpoints are refined (error / 100 each) to meet the tolerance."""
 
 
 def solve(instance: Instance, **options: Any) -> Result:
@@ -26,37 +30,75 @@ def solve(instance: Instance, **options: Any) -> Result:
         The problem, from ``load_instance`` or ``Instance.from_frames``.
     **options
         ``SolveOptions`` fields: ``time_limit`` (seconds), ``threads``, ``random_seed``,
-        ``mip_rel_gap``, ``presolve``, ``solver`` (LP algorithm), ``verbose``.
+        ``mip_rel_gap``, ``presolve``, ``solver`` (LP algorithm), ``verbose``,
+        ``pool_tolerance``.
 
     Returns
     -------
     Result
         Its ``status`` says what happened; ``Result.raise_for_status()`` turns an
         infeasible or failed solve into ``InfeasibleError`` or ``SolverError``.
-
-    Raises
-    ------
-    UnsupportedFeatureError
-        When the instance uses a feature this release does not solve yet.
     """
-    return solve_built(build_model(instance), **options)
+    scenarios = instance.scenario_set() if uses_cvar(instance) else None
+    return solve_built(build_model(instance, scenarios), **options)
 
 
 def solve_built(built: AllocationModel, **options: Any) -> Result:
-    """Solve a model already built by ``build_model`` (e.g. after writing it out)."""
+    """Solve a model built by ``build_model`` (e.g. after writing it out).
+
+    With pool rewards, the model's chords under-state the exact reward by at most
+    ``built.pool_errors``; when the certified gap between the exact objective of the
+    allocation found and the exact optimum is above ``pool_tolerance``, the breakpoints
+    are refined and the model rebuilt, up to ``POOL_REFINEMENTS`` times.
+    """
     instance = built.instance
     settings = SolveOptions(**options)
-    outcome = solve_model(built, settings)
-    timings = {"build": built.build_seconds, "handoff": outcome.handoff_seconds,
-               "solve": outcome.solve_seconds, "extract": outcome.extract_seconds}
-    start = time.perf_counter()
-    fractions = outcome.x if outcome.x is not None else np.zeros(len(instance.pairs))
-    evaluation = evaluate(instance, allocation_frame(instance, fractions))
-    timings["evaluate"] = time.perf_counter() - start
+    timings: dict[str, float] = {}
+    error = DEFAULT_POOL_ERROR
+    for _ in range(POOL_REFINEMENTS + 1):
+        outcome = solve_model(built, settings)
+        _add(timings, build=built.build_seconds, handoff=outcome.handoff_seconds,
+             solve=outcome.solve_seconds, extract=outcome.extract_seconds)
+        start = time.perf_counter()
+        fractions = outcome.x if outcome.x is not None else np.zeros(len(instance.pairs))
+        evaluation = evaluate(instance, allocation_frame(instance, fractions), built.scenarios)
+        _add(timings, evaluate=time.perf_counter() - start)
+        pool_gap = _pool_gap(built, outcome, evaluation)
+        if pool_gap is None or pool_gap <= settings.pool_tolerance:
+            break
+        error /= 100.0
+        built = build_model(instance, built.scenarios, pool_error=error)
+    return _result(built, settings, outcome, evaluation, timings, pool_gap)
+
+
+def _add(timings: dict[str, float], **seconds: float) -> None:
+    for phase, value in seconds.items():
+        timings[phase] = timings.get(phase, 0.0) + value
+
+
+def _pool_gap(built: AllocationModel, outcome: SolverOutcome,
+              evaluation: Evaluation) -> float | None:
+    """Relative gap the pool chords can account for (None without pools or a solution).
+
+    The model's value of x* plus the chord errors bounds the exact objective of every
+    allocation the model would rank at or below x*; the exact value of x* is known. Their
+    difference is the part of the gap due to the approximation (a MIP's own gap to its
+    bound comes on top and is not reduced by refining the chords).
+    """
+    if not built.pool_errors or outcome.objective is None or outcome.x is None:
+        return None
+    ceiling = outcome.objective + sum(built.pool_errors.values())
+    return max(0.0, ceiling - evaluation.objective) / max(abs(evaluation.objective), 1e-9)
+
+
+def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutcome,
+            evaluation: Evaluation, timings: dict[str, float],
+            pool_gap: float | None) -> Result:
+    instance = built.instance
     explanation: list[str] = []
     if outcome.status == "infeasible":
         start = time.perf_counter()
-        explanation = explain_infeasibility(instance, settings)
+        explanation = explain_infeasibility(instance, settings, built.scenarios)
         timings["explain"] = time.perf_counter() - start
     elif outcome.status == "unbounded":
         explanation = ["the objective can grow without limit: a service pays without any "
@@ -66,19 +108,27 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
     if outcome.status == "feasible":
         warnings.append(f"the solver stopped at a limit ({outcome.termination}): the allocation "
                         f"is feasible but may not be optimal (gap {outcome.gap:.3g})")
-    empty = evaluation.allocation.iloc[0:0]
+    if pool_gap is not None and pool_gap > settings.pool_tolerance:
+        warnings.append(f"pool rewards: the certified gap {pool_gap:.3g} is above the "
+                        f"tolerance {settings.pool_tolerance:g} after {POOL_REFINEMENTS} "
+                        "refinements")
+    gap, bound = outcome.gap, outcome.bound
+    if solved and built.pool_errors and bound is not None:
+        # The exact optimum is at most the model's bound plus the chord errors.
+        bound += sum(built.pool_errors.values())
+        gap = max(0.0, bound - evaluation.objective) / max(abs(evaluation.objective), 1e-9)
     return Result(
         status=outcome.status,
         termination=outcome.termination,
         objective=evaluation.objective if solved else None,
-        bound=outcome.bound,
-        gap=outcome.gap,
+        bound=bound,
+        gap=gap,
         reward=evaluation.reward if solved else None,
         expected_loss=evaluation.expected_loss if solved else None,
         opt_in_cost=evaluation.opt_in_cost if solved else None,
         turnover_cost=evaluation.turnover_cost if solved else None,
-        cvar=evaluation.cvar,
-        allocation=evaluation.allocation if solved else empty,
+        cvar=evaluation.cvar if solved else None,
+        allocation=evaluation.allocation if solved else evaluation.allocation.iloc[0:0],
         stakes=evaluation.stakes if solved else evaluation.stakes.iloc[0:0],
         services=evaluation.services if solved else evaluation.services.iloc[0:0],
         timings=timings,
@@ -90,6 +140,8 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
         explanation=explanation,
         warnings=warnings,
         duals=outcome.row_duals,
+        is_mip=outcome.is_mip,
+        scenario_count=built.scenarios.count if built.scenarios is not None else 0,
     )
 
 

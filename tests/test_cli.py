@@ -87,11 +87,6 @@ def test_bad_input_exit_2_nothing_written(base_document: dict, tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 
 
-def test_unsupported_feature_exit_2() -> None:
-    code, _, err = run("solve", str(INSTANCES / "contract" / "pools.toml"))
-    assert code == 2 and "not supported yet" in err
-
-
 def test_validate_and_convert(tmp_path: Path) -> None:
     code, out, _ = run("validate", REALISTIC)
     assert code == 0 and "valid: 12 stakes, 13 services, 61 eligible pairs" in out

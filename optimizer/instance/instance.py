@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import Problem
+from optimizer.instance import scenarios as scenario_sampling
 from optimizer.instance.columns import PARAMETERS, TABLES
 from optimizer.instance.io import RawInstance, raw_from_frames, read_raw, write_document
+from optimizer.instance.scenarios import ScenarioSet
 from optimizer.instance.validate import validate
 
 
@@ -75,6 +77,7 @@ class Instance:
     warnings: list[Problem] = field(default_factory=list)
     stake_value: pd.Series = field(init=False, repr=False)
     pairs: pd.DataFrame = field(init=False, repr=False)
+    _scenarios: ScenarioSet | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         prices = self.assets["price"].reindex(self.stakes["asset"]).to_numpy()
@@ -209,6 +212,39 @@ class Instance:
         )
         return pd.Series(np.maximum(services["min_security"].to_numpy(), deterrent),
                          index=services.index, name="effective_min_security")
+
+    def scenario_set(self) -> ScenarioSet:
+        """The scenarios of the CVaR families: the instance's own, or sampled.
+
+        When the instance has no ``scenarios`` table, ``scenario_count`` scenarios are
+        sampled from the common-shock model with ``scenario_seed`` (see
+        ``optimizer.instance.scenarios``); the same instance always gives the same set.
+        """
+        if self._scenarios is None:
+            services = self.services
+            if len(self.scenarios):
+                self._scenarios = scenario_sampling.from_table(self.scenarios, services.index)
+            else:
+                correlation = self.groups["correlation"]
+                group_of = np.full(len(services), -1)
+                best = np.full(len(services), -1.0)
+                positions = pd.Index(self.groups.index)
+                for s, names in enumerate(services["groups"]):
+                    for name in names:
+                        if correlation[name] > best[s]:
+                            best[s] = correlation[name]
+                            group_of[s] = positions.get_loc(name)
+                self._scenarios = scenario_sampling.sample(
+                    services["slash_probability"].to_numpy(),
+                    services["slash_fraction"].to_numpy(), group_of,
+                    correlation.to_numpy(dtype=float), self.parameters.scenario_count,
+                    self.parameters.scenario_seed)
+        return self._scenarios
+
+    def with_scenarios(self, chosen: ScenarioSet) -> Instance:
+        """A copy of this instance whose ``scenarios`` table holds ``chosen``."""
+        return replace(self, scenarios=chosen.table(self.services.index),
+                       warnings=list(self.warnings))
 
     def size(self) -> dict[str, int]:
         """Counts: stakes, services, eligible pairs."""

@@ -1,22 +1,37 @@
 """Build the Pyomo model of an instance: the families in a fixed order.
 
 Variables exist for the eligible pairs only. Each family module adds its own
-components; this module decides the order and refuses what is not supported yet.
+components; this module decides the order and which shared variables (the service
+totals X_s) the families need.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
-from optimizer.errors import Problem, UnsupportedFeatureError
 from optimizer.instance import Instance
-from optimizer.model import concentration, groups, loss_limits, objective, services, stake_limits
+from optimizer.instance.scenarios import ScenarioSet
+from optimizer.model import (
+    concentration,
+    groups,
+    loss_limits,
+    objective,
+    opt_in,
+    rewards,
+    services,
+    stake_limits,
+    tail_risk,
+    turnover,
+)
 from optimizer.model.index import PairIndex
+
+DEFAULT_POOL_ERROR = 1e-6
+"""Starting chord error of each pool-reward segment, as a fraction of the pool R_s."""
 
 
 @dataclass
@@ -32,67 +47,46 @@ class AllocationModel:
         The pair index the families were built from.
     build_seconds : float
         Wall time spent building, seconds.
+    pool_errors : dict
+        For each pool service position, the largest amount (numeraire per year) by which
+        the model under-states its pool reward.
+    scenarios : ScenarioSet or None
+        The scenarios of the CVaR rows, when built.
     """
 
     model: pyo.ConcreteModel
     instance: Instance
     index: PairIndex
     build_seconds: float
+    pool_errors: dict[int, float] = field(default_factory=dict)
+    scenarios: ScenarioSet | None = None
 
 
-def unsupported_features(instance: Instance) -> list[Problem]:
-    """Name every use of a model feature this release does not solve yet."""
-    found: list[Problem] = []
-    origin = instance.origin
-    parameters = instance.parameters
-    if parameters.cvar_limit is not None:
-        found.append(Problem(f"{origin} [parameters]", "cvar_limit", "is set: CVaR limits are "
-                             "not supported yet"))
-    if parameters.risk_aversion > 0:
-        found.append(Problem(f"{origin} [parameters]", "risk_aversion", "is > 0: the CVaR term "
-                             "is not supported yet"))
-    if parameters.turnover_limit is not None or parameters.turnover_cost > 0 or len(
-            instance.current):
-        found.append(Problem(origin, "current", "turnover against a current allocation "
-                             "(current, turnover_cost, turnover_limit) is not supported yet"))
-    svc = instance.services
-    minimum = instance.effective_min_security
-    checks = [
-        ("reward_pool", svc["reward_pool"] > 0, "is set: pool rewards are not supported yet"),
-        ("opt_in_cost", svc["opt_in_cost"] > 0, "is set: opt-in costs are not supported yet"),
-        ("min_allocation", svc["min_allocation"] > 0, "is set: minimum allocations are not "
-         "supported yet"),
-        ("min_security", (minimum > 0) & ~svc["required"], "is set on a service "
-         "that is not required: a semi-continuous minimum security is not supported yet (set "
-         "required = true to enforce it)"),
-    ]
-    for column, mask, message in checks:
-        for service in svc.index[mask.to_numpy()]:
-            found.append(Problem(f"{origin} services (service={service})", column, message))
-    limited = instance.holders.index[instance.holders["max_services"].notna().to_numpy()]
-    for holder in limited:
-        found.append(Problem(f"{origin} holders (holder={holder})", "max_services",
-                             "is set: a cap on services per holder is not supported yet"))
-    return found
-
-
-def build_model(instance: Instance) -> AllocationModel:
+def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
+                pool_error: float = DEFAULT_POOL_ERROR) -> AllocationModel:
     """Build the allocation model of ``instance``.
 
-    Raises
-    ------
-    UnsupportedFeatureError
-        When the instance uses a feature this release does not solve yet (it is
-        never solved without it).
+    Parameters
+    ----------
+    instance : Instance
+        The problem.
+    scenarios : ScenarioSet, optional
+        The scenarios of the CVaR families, when the instance uses CVaR.
+    pool_error : float
+        Largest chord error of each pool-reward segment, as a fraction of its pool R_s.
     """
-    refused = unsupported_features(instance)
-    if refused:
-        raise UnsupportedFeatureError(refused)
     start = time.perf_counter()
     upper = stake_limits.per_service_bound(instance)
     if instance.parameters.worst_case_k == 1:
         upper = np.minimum(upper, loss_limits.single_slash_bound(instance))
     index = PairIndex.of(instance, upper)
+    services_table = instance.services
+    n_services = len(services_table)
+    cvar = scenarios is not None and tail_risk.uses_cvar(instance)
+    needed = (services_table["reward_pool"].to_numpy() > 0) | (
+        services_table["max_holder_share"].to_numpy() < 1.0)
+    if cvar:
+        needed |= tail_risk.scenario_services(scenarios, n_services)
     with PauseGC():
         model = pyo.ConcreteModel(name=instance.name)
         model.pairs = pyo.RangeSet(0, len(index.upper) - 1, doc="eligible (stake, service) "
@@ -104,7 +98,15 @@ def build_model(instance: Instance) -> AllocationModel:
         loss_limits.add_expected_loss_budget(model, instance, index)
         loss_limits.add_worst_case_budget(model, instance, index)
         groups.add_group_exposure(model, instance, index)
-        services.add_security(model, instance, index)
+        services.add_security(model, instance, index, needed)
+        reach = services.security_upper_bound(instance, index)
+        pool_errors = rewards.add_pool_rewards(model, instance, reach, pool_error)
         concentration.add_holder_concentration(model, instance, index)
+        opt_in.add_opt_in(model, instance, index)
+        if cvar:
+            tail_risk.add_cvar(model, instance, scenarios)
+        if turnover.uses_turnover(instance):
+            turnover.add_turnover(model, instance, index)
         objective.add_objective(model, instance, index)
-    return AllocationModel(model, instance, index, time.perf_counter() - start)
+    return AllocationModel(model, instance, index, time.perf_counter() - start, pool_errors,
+                           scenarios if cvar else None)

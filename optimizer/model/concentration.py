@@ -20,7 +20,7 @@ def add_holder_concentration(model: pyo.ConcreteModel, instance: Instance,
     share = services["max_holder_share"].to_numpy()
     external = services["external_stake"].to_numpy()
     capped = np.flatnonzero(share < 1.0)
-    groups = index.by_holder_service(instance, capped)
+    groups = index.by_holder_service(np.flatnonzero(np.isin(index.service_pos, capped)))
     rows = [key for key, pairs in groups.items()
             if (index.value[pairs] * index.upper[pairs]).sum() > share[key[1]] * external[key[1]]]
     x, value = pair_variables(model), index.value.tolist()

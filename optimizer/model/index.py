@@ -28,6 +28,8 @@ class PairIndex:
         For each stake position, the pairs of that stake (empty when it has none).
     by_service : list of numpy.ndarray
         For each service position, the pairs of that service.
+    holder_pos : numpy.ndarray
+        For each pair, the position of its stake's holder.
     upper : numpy.ndarray
         The tightest upper bound on each x_{i,s} known before building (fraction).
     """
@@ -38,6 +40,7 @@ class PairIndex:
     by_stake: list[np.ndarray]
     by_service: list[np.ndarray]
     upper: np.ndarray
+    holder_pos: np.ndarray
 
     @classmethod
     def of(cls, instance: Instance, upper: np.ndarray) -> PairIndex:
@@ -52,17 +55,15 @@ class PairIndex:
             by_stake=_group(stake_pos, len(instance.stakes)),
             by_service=_group(service_pos, len(instance.services)),
             upper=upper,
+            holder_pos=pd.Index(instance.holders.index).get_indexer(
+                instance.stakes["holder"])[stake_pos],
         )
 
-    def by_holder_service(self, instance: Instance, services: np.ndarray
-                          ) -> dict[tuple[int, int], np.ndarray]:
-        """Pairs grouped by (holder position, service position), for the given services."""
-        holder_pos = pd.Index(instance.holders.index).get_indexer(
-            instance.stakes["holder"])[self.stake_pos]
-        chosen = np.flatnonzero(np.isin(self.service_pos, services))
-        key = holder_pos[chosen] * len(instance.services) + self.service_pos[chosen]
-        keys, groups = split_by(key, chosen)
-        n_services = len(instance.services)
+    def by_holder_service(self, pairs: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+        """The given pairs grouped by (holder position, service position)."""
+        n_services = int(self.service_pos.max()) + 1 if len(self.service_pos) else 1
+        key = self.holder_pos[pairs] * n_services + self.service_pos[pairs]
+        keys, groups = split_by(key, pairs)
         return {(int(k // n_services), int(k % n_services)): g
                 for k, g in zip(keys, groups, strict=True)}
 

@@ -1,7 +1,10 @@
 """The objective: expected net reward per year (numeraire per year), maximized.
 
-This release: fixed-rate rewards minus expected slashing loss,
-sum_{i,s} (r_s - p_s f_s) V_i x_{i,s}.
+- plus fixed-rate rewards less expected slashing loss, sum (r_s - p_s f_s) V_i x_{i,s};
+- plus pool rewards rho_s (under-estimated, see ``rewards``);
+- minus opt-in costs, sum c_s y_{h,s};
+- minus the turnover cost, tau x value moved;
+- minus the risk-aversion term, lambda CVaR_alpha.
 """
 
 from __future__ import annotations
@@ -21,11 +24,18 @@ def pair_net_rate(instance: Instance) -> np.ndarray:
 
 
 def add_objective(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
-    """Add ``net_reward``: maximize fixed-rate rewards minus expected slashing loss."""
+    """Add ``net_reward`` from the parts the other families declared."""
     coefficient = pair_net_rate(instance) * index.value
     x = pair_variables(model)
-    model.net_reward = pyo.Objective(
-        expr=sum(c * x[p] for p, c in enumerate(coefficient.tolist()) if c != 0),
-        sense=pyo.maximize,
-        doc="expected net reward (numeraire per year)",
-    )
+    parameters = instance.parameters
+    expression = sum(c * x[p] for p, c in enumerate(coefficient.tolist()) if c != 0)
+    if hasattr(model, "pool_reward"):
+        expression += sum(model.pool_reward[s] for s in model.pool_reward)
+    if hasattr(model, "opt_in_cost"):
+        expression -= model.opt_in_cost
+    if hasattr(model, "turnover") and parameters.turnover_cost > 0:
+        expression -= parameters.turnover_cost * model.turnover
+    if hasattr(model, "cvar") and parameters.risk_aversion > 0:
+        expression -= parameters.risk_aversion * model.cvar
+    model.net_reward = pyo.Objective(expr=expression, sense=pyo.maximize,
+                                     doc="expected net reward (numeraire per year)")

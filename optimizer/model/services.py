@@ -1,9 +1,14 @@
-"""Families 5 and 6: service capacity and required minimum security.
+"""Families 5 and 6: service capacity and minimum security (required or semi-continuous).
 
-X_s = sum_i V_i x_{i,s} is a variable ``security[s]`` (numeraire) wherever a row
-needs it, defined by one equality; the capacity C_s and, for a required service,
-the effective minimum security M_s^eff are then plain bounds on it:
-M_s^eff <= X_s <= C_s.
+X_s = sum_i V_i x_{i,s} is a variable ``security[s]`` (numeraire) wherever a row needs
+it, defined by one equality. Capacity C_s is its upper bound. The minimum security
+M_s^eff is:
+
+- for a ``required`` service, a lower bound: M_s^eff <= X_s;
+- otherwise semi-continuous: X_s = 0 or M_s^eff <= X_s, with a binary ``secured[s]``:
+  X_s >= M_s^eff u_s and X_s <= U_s u_s, where U_s is the tightest upper bound on X_s
+  known from the data (never an arbitrary big-M, see ``security_upper_bound``). A
+  service whose U_s is below M_s^eff can never be secured: its X_s is fixed to 0.
 """
 
 from __future__ import annotations
@@ -12,36 +17,74 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
+from optimizer.model.groups import group_members
 from optimizer.model.index import PairIndex, pair_variables
 
 
-def services_needing_security(instance: Instance) -> np.ndarray:
-    """Positions of the services whose X_s some row uses."""
-    services = instance.services
-    required = services["required"].to_numpy() & (instance.effective_min_security.to_numpy() > 0)
-    capped = services["capacity"].notna().to_numpy()
-    shared = (services["max_holder_share"].to_numpy() < 1.0)
-    return np.flatnonzero(required | capped | shared)
+def security_upper_bound(instance: Instance, index: PairIndex) -> np.ndarray:
+    """U_s: most value the portfolio could put behind each service (numeraire).
+
+    Each eligible stake contributes V_i times the least of its pair bound (m_i, and
+    c_i / f_s when k = 1), its restaking degree L_i and the exposure limit G_g of any
+    limited group containing s; the total is capped by the capacity C_s.
+    """
+    reach = np.minimum(index.upper,
+                       instance.stakes["max_restaking"].to_numpy()[index.stake_pos])
+    limits = instance.groups["max_exposure"]
+    for group, members in group_members(instance).items():
+        inside = np.isin(index.service_pos, members)
+        reach[inside] = np.minimum(reach[inside], float(limits[group]))
+    total = np.bincount(index.service_pos, weights=index.value * reach,
+                        minlength=len(instance.services))
+    capacity = instance.services["capacity"].to_numpy()
+    return np.where(np.isnan(capacity), total, np.minimum(total, capacity))
 
 
-def add_security(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
-    """Add ``security[s]`` with its capacity and required minimum as bounds."""
-    chosen = services_needing_security(instance)
+def semi_continuous_services(instance: Instance) -> np.ndarray:
+    """Positions of the services with a minimum security that is not required."""
+    minimum = instance.effective_min_security.to_numpy()
+    return np.flatnonzero((minimum > 0) & ~instance.services["required"].to_numpy())
+
+
+def add_security(model: pyo.ConcreteModel, instance: Instance, index: PairIndex,
+                 needed: np.ndarray) -> None:
+    """Add ``security[s]`` for the ``needed`` services, with capacity and minimum.
+
+    ``needed`` is a boolean mask of the services some other family needs X_s for;
+    services with a capacity or a minimum security are added to it here.
+    """
     services = instance.services
+    minimum = instance.effective_min_security.to_numpy()
+    required = services["required"].to_numpy()
     capacity = services["capacity"].to_numpy()
-    minimum = np.where(services["required"].to_numpy(),
-                       instance.effective_min_security.to_numpy(), 0.0)
+    upper = security_upper_bound(instance, index)
+    switched = semi_continuous_services(instance)
+    chosen = needed | ~np.isnan(capacity) | (minimum > 0)
+    chosen_list = np.flatnonzero(chosen).tolist()
+    never = {int(s) for s in switched if upper[s] < minimum[s]}
 
     def bounds(m: pyo.ConcreteModel, s: int) -> tuple[float, float | None]:
-        upper = None if np.isnan(capacity[s]) else float(capacity[s])
-        return float(minimum[s]), upper
+        lower = float(minimum[s]) if required[s] else 0.0
+        cap = None if np.isnan(capacity[s]) else float(capacity[s])
+        if s in never:
+            cap = 0.0
+        return lower, cap
 
-    model.security = pyo.Var(chosen.tolist(), bounds=bounds, doc="X_s, value behind service s "
-                             "from this portfolio; bounds M_s^eff (required) and C_s (numeraire)")
+    model.security = pyo.Var(chosen_list, bounds=bounds, doc="X_s, value behind service s "
+                             "from this portfolio (numeraire)")
     x, value = pair_variables(model), index.value.tolist()
     model.security_definition = pyo.Constraint(
-        chosen.tolist(),
+        chosen_list,
         rule=lambda m, s: m.security[s] == sum(value[p] * x[p]
                                                for p in index.by_service[s].tolist()),
         doc="X_s = sum_i V_i x_{i,s} (numeraire)",
     )
+    switch = [int(s) for s in switched if int(s) not in never]
+    model.secured = pyo.Var(switch, domain=pyo.Binary,
+                            doc="u_s: 1 if service s reaches its minimum security")
+    model.security_minimum = pyo.Constraint(
+        switch, rule=lambda m, s: m.security[s] >= float(minimum[s]) * m.secured[s],
+        doc="X_s >= M_s^eff u_s (numeraire)")
+    model.security_switch = pyo.Constraint(
+        switch, rule=lambda m, s: m.security[s] <= float(upper[s]) * m.secured[s],
+        doc="X_s <= U_s u_s, U_s the tightest bound on X_s (numeraire)")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.instance import Instance
-from optimizer.model.groups import group_members
+from optimizer.instance.scenarios import ScenarioSet
 
 ZERO_THRESHOLD = 1e-9
 """Fractions at or below this are reported as no allocation."""
@@ -74,6 +74,7 @@ class Evaluation:
     opt_in_cost: float
     turnover_cost: float
     cvar: float | None
+    turnover: float
     allocation: pd.DataFrame
     stakes: pd.DataFrame
     services: pd.DataFrame
@@ -105,7 +106,8 @@ def allocation_frame(instance: Instance, fractions: np.ndarray) -> pd.DataFrame:
     })
 
 
-def evaluate(instance: Instance, allocation: pd.DataFrame) -> Evaluation:
+def evaluate(instance: Instance, allocation: pd.DataFrame,
+             scenarios: ScenarioSet | None = None) -> Evaluation:
     """Recompute every metric of ``allocation`` and check every limit of ``instance``.
 
     Parameters
@@ -115,6 +117,9 @@ def evaluate(instance: Instance, allocation: pd.DataFrame) -> Evaluation:
     allocation : pandas.DataFrame
         At least the columns ``stake``, ``service`` and ``fraction`` (of the stake,
         in [0, 1]); other columns are ignored and recomputed.
+    scenarios : ScenarioSet, optional
+        The scenarios for CVaR; by default the instance's own (or its seeded sample),
+        when the instance uses CVaR.
 
     Raises
     ------
@@ -181,10 +186,11 @@ def evaluate(instance: Instance, allocation: pd.DataFrame) -> Evaluation:
            stakes["max_worst_case_loss"].to_numpy(), FRACTION_TOLERANCE)
 
     # Family 4, group exposure.
-    for group, members in group_members(instance).items():
+    for group, limit_g in instance.groups["max_exposure"].dropna().items():
+        members = [s for s, names in enumerate(services["groups"]) if group in names]
         inside = np.isin(service_pos, members)
         exposure = np.bincount(stake_pos[inside], weights=fraction[inside], minlength=n_stakes)
-        limit = np.full(n_stakes, float(instance.groups.loc[group, "max_exposure"]))
+        limit = np.full(n_stakes, float(limit_g))
         _check(violations, "group_exposure", _names("stake", stakes.index, f", group {group}"),
                exposure, limit, FRACTION_TOLERANCE)
 
@@ -217,14 +223,48 @@ def evaluate(instance: Instance, allocation: pd.DataFrame) -> Evaluation:
         counted = h_value > ZERO_THRESHOLD
         holder_count = np.bincount(h_service[counted], minlength=n_services)
 
-    # Objective: fixed-rate and pool rewards, expected loss.
+    # Family 8, opt-in: a holder is opted into every service it allocates to.
+    holder_pos_all = pd.Index(instance.holders.index).get_indexer(holder_ids)
+    used = fraction > ZERO_THRESHOLD
+    opted = pd.DataFrame({"holder": holder_pos_all[used], "service": service_pos[used],
+                          "value": pair_value[used]}).groupby(["holder", "service"])["value"]
+    opted = opted.sum()
+    opted_holder = opted.index.get_level_values(0).to_numpy()
+    opted_service = opted.index.get_level_values(1).to_numpy()
+    opt_in_cost = float(services["opt_in_cost"].to_numpy()[opted_service].sum())
+    floor = services["min_allocation"].to_numpy()[opted_service]
+    _check_value(violations, "min_allocation",
+                 [f"holder {instance.holders.index[h]}, service {services.index[s]}"
+                  for h, s in zip(opted_holder, opted_service, strict=True)],
+                 -opted.to_numpy(), -np.where(floor > 0, floor, np.nan), sense=">=")
+    count = np.bincount(opted_holder, minlength=len(instance.holders)).astype(float)
+    _check(violations, "max_services", _names("holder", instance.holders.index), count,
+           instance.holders["max_services"].to_numpy(), 0.5)
+
+    # Family 9, tail risk: exact CVaR over the scenarios.
+    parameters = instance.parameters
+    cvar = None
+    if parameters.cvar_limit is not None or parameters.risk_aversion > 0:
+        chosen = scenarios if scenarios is not None else instance.scenario_set()
+        cvar = conditional_value_at_risk(chosen.losses(security), chosen.probability,
+                                         parameters.cvar_alpha)
+        limit = np.nan if parameters.cvar_limit is None else parameters.cvar_limit
+        _check_value(violations, "cvar_limit", ["portfolio"], np.array([cvar]),
+                     np.array([limit]))
+
+    # Family 10, turnover against the current allocation.
+    turnover_cost = 0.0
+    moved = _value_moved(instance, stake_pos, service_pos, fraction)
+    if parameters.turnover_limit is not None:
+        _check_value(violations, "turnover_limit", ["portfolio"], np.array([moved]),
+                     np.array([parameters.turnover_limit]))
+    turnover_cost = parameters.turnover_cost * moved
+
+    # Objective: fixed-rate and pool rewards, expected loss, costs, risk aversion.
     reward_rate = services["reward_rate"].to_numpy()
     pool = services["reward_pool"].to_numpy()
-    pooled = np.zeros(n_services)
     with np.errstate(invalid="ignore", divide="ignore"):
-        has_pool = (pool > 0) & (security > 0)
-        pooled[has_pool] = pool[has_pool] * security[has_pool] / (
-            external[has_pool] + security[has_pool])
+        pooled = np.where(security > 0, pool * security / (external + security), 0.0)
     service_reward = reward_rate * security + pooled
     service_loss = slash_p * slash_f * security
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -234,6 +274,9 @@ def evaluate(instance: Instance, allocation: pd.DataFrame) -> Evaluation:
     pair_loss = loss_rate * pair_value
     reward = float(service_reward.sum())
     expected_loss = float(service_loss.sum())
+    objective = reward - expected_loss - opt_in_cost - turnover_cost
+    if cvar is not None:
+        objective -= parameters.risk_aversion * cvar
 
     stake_reward = np.bincount(stake_pos, weights=pair_reward, minlength=n_stakes)
     stake_loss = np.bincount(stake_pos, weights=pair_loss, minlength=n_stakes)
@@ -281,10 +324,42 @@ def evaluate(instance: Instance, allocation: pd.DataFrame) -> Evaluation:
         "value": pair_value[keep],
     })
     return Evaluation(
-        objective=reward - expected_loss, reward=reward, expected_loss=expected_loss,
-        opt_in_cost=0.0, turnover_cost=0.0, cvar=None, allocation=normalized,
+        objective=objective, reward=reward, expected_loss=expected_loss,
+        opt_in_cost=opt_in_cost, turnover_cost=turnover_cost, cvar=cvar,
+        turnover=moved, allocation=normalized,
         stakes=stake_table, services=service_table, violations=violations,
     )
+
+
+def conditional_value_at_risk(losses: np.ndarray, probability: np.ndarray,
+                              alpha: float) -> float:
+    """CVaR_alpha: the mean of the worst (1 - alpha) probability mass of the losses.
+
+    Computed by sorting, not by optimization: the scenarios are taken from the largest
+    loss down until their probabilities reach 1 - alpha, the last one in part. Equal to
+    Rockafellar and Uryasev's min over eta of eta + E[(L - eta)+] / (1 - alpha).
+    """
+    order = np.argsort(-losses, kind="stable")
+    loss, mass = losses[order], probability[order]
+    tail = 1.0 - alpha
+    before = np.concatenate(([0.0], np.cumsum(mass)[:-1]))
+    taken = np.clip(tail - before, 0.0, mass)
+    return float((taken * loss).sum() / tail)
+
+
+def _value_moved(instance: Instance, stake_pos: np.ndarray, service_pos: np.ndarray,
+                 fraction: np.ndarray) -> float:
+    """The sum of V_i |x - x0| over every pair with a new or a current allocation (numeraire)."""
+    current = instance.current
+    stakes, services = instance.stakes, instance.services
+    new = pd.Series(fraction, index=pd.MultiIndex.from_arrays(
+        [stakes.index.to_numpy()[stake_pos], services.index.to_numpy()[service_pos]]))
+    old = pd.Series(current["fraction"].to_numpy(dtype=float),
+                    index=pd.MultiIndex.from_arrays([current["stake"], current["service"]]))
+    both = new.index.union(old.index)
+    change = (new.reindex(both, fill_value=0.0) - old.reindex(both, fill_value=0.0)).abs()
+    value = instance.stake_value.reindex(both.get_level_values(0)).to_numpy()
+    return float((value * change.to_numpy()).sum())
 
 
 def _names(kind: str, ids: pd.Index, suffix: str = "") -> list[str]:

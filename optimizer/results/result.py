@@ -72,6 +72,8 @@ class Result:
     explanation: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     duals: dict[str, dict[object, float]] = field(default_factory=dict, repr=False)
+    is_mip: bool = False
+    scenario_count: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -114,6 +116,8 @@ class Result:
             "instance": self.instance,
             "options": self.options,
             "model_objective": self.model_objective,
+            "is_mip": self.is_mip,
+            "scenario_count": self.scenario_count,
             "violations": [str(v) for v in self.violations],
             "warnings": self.warnings,
         }

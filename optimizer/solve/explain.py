@@ -1,31 +1,42 @@
 """Why an instance is infeasible, in the instance's own names.
 
-In this release every limit is an upper limit that the empty allocation meets,
-except a required service's minimum security. So an instance is infeasible
-exactly when some required minima cannot be reached together, and the
-explanation says which, in three steps:
+Every limit of the model is met by the empty allocation except three: a required
+service's minimum security, a CVaR limit (which a required minimum can force above its
+budget) and a turnover limit (which holds the allocation near the current one). So an
+instance is infeasible exactly when these cannot be met together with the other limits,
+and the explanation says which, in steps:
 
 1. a required minimum above the service's own capacity;
-2. a required minimum above all the eligible stake could give it (every stake
-   at its per-service cap m_i, or c_i / f_s with k = 1, and at most L_i);
-3. otherwise an elastic re-solve: the same model with each required minimum
-   allowed a shortfall, minimizing the total relative shortfall; services left
-   short are named, with the limits that bind at that solution (row duals).
+2. a required minimum above all the eligible stake could give it (each stake at its
+   per-service cap m_i, and c_i / f_s with k = 1, at most L_i and its group limits);
+3. otherwise an elastic re-solve: the same model with a priced slack on each of those
+   rows (a shortfall on each required minimum, an excess on the CVaR and turnover
+   limits), minimizing their total relative size. The rows left with slack are named,
+   with the limits that bind at that solution (row duals of the LP; for a MILP, of the
+   LP with its binaries fixed at the elastic solution).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
+from optimizer.instance.scenarios import ScenarioSet
 from optimizer.model.build import AllocationModel, build_model
+from optimizer.model.index import PairIndex
 from optimizer.model.loss_limits import single_slash_bound
+from optimizer.model.services import security_upper_bound
 from optimizer.solve.highs import solve_model
 from optimizer.solve.options import SolveOptions
 
-SHORTFALL_TOLERANCE = 1e-7
-"""Relative shortfall below which a required minimum counts as reached."""
+SLACK_TOLERANCE = 1e-7
+"""Relative slack below which a row counts as met."""
+
+MAX_NAMED = 6
+"""Binding limits named per explanation; the rest are counted."""
 
 
 def _money(amount: float, numeraire: str) -> str:
@@ -33,16 +44,14 @@ def _money(amount: float, numeraire: str) -> str:
 
 
 def _why_minimum(instance: Instance, s: int) -> str:
-    services = instance.services
-    minimum = services["min_security"].iloc[s]
-    effective = instance.effective_min_security.iloc[s]
-    if effective > minimum:
+    if instance.effective_min_security.iloc[s] > instance.services["min_security"].iloc[s]:
         return ("(the cost-of-corruption rule: (1 + security_margin) x profit_from_corruption / "
                 "(attack_threshold x slash_fraction) - external_stake)")
     return "(min_security)"
 
 
-def explain_infeasibility(instance: Instance, options: SolveOptions) -> list[str]:
+def explain_infeasibility(instance: Instance, options: SolveOptions,
+                          scenarios: ScenarioSet | None = None) -> list[str]:
     """Name the limits that conflict; one sentence a conflict, most direct first."""
     services = instance.services
     numeraire = instance.numeraire
@@ -50,7 +59,8 @@ def explain_infeasibility(instance: Instance, options: SolveOptions) -> list[str
                               & (instance.effective_min_security.to_numpy() > 0))
     minimum = instance.effective_min_security.to_numpy()
     capacity = services["capacity"].to_numpy()
-    supply = _eligible_supply(instance)
+    upper = stake_limits_upper(instance)
+    supply = security_upper_bound(instance, PairIndex.of(instance, upper))
     found: list[str] = []
     for s in required:
         name = services.index[s]
@@ -58,37 +68,34 @@ def explain_infeasibility(instance: Instance, options: SolveOptions) -> list[str
             found.append(f"service {name} requires {_money(minimum[s], numeraire)} of security "
                          f"{_why_minimum(instance, s)} but its capacity is "
                          f"{_money(capacity[s], numeraire)}")
-        elif supply[s] < minimum[s] * (1 - SHORTFALL_TOLERANCE):
+        elif supply[s] < minimum[s] * (1 - SLACK_TOLERANCE):
             accepted = services["accepts"].iloc[s]
             accepts = "every asset" if accepted == "*" else ", ".join(accepted)
             found.append(f"service {name} requires {_money(minimum[s], numeraire)} of security "
                          f"{_why_minimum(instance, s)} but the eligible stake can give at most "
                          f"{_money(supply[s], numeraire)} (it accepts {accepts}; "
                          f"{int((instance.pairs['service_pos'] == s).sum())} eligible stakes, "
-                         "each at most its max_per_service and max_restaking)")
+                         "each at most its max_per_service, max_restaking and group limits)")
     if found:
         return found
-    found = _elastic(instance, options, required)
+    found = _elastic(instance, options, scenarios, required)
     return found or ["HiGHS proved the instance infeasible, but relaxing the required minimum "
-                     "securities did not isolate the conflict"]
+                     "securities, the CVaR limit and the turnover limit did not isolate the "
+                     "conflict"]
 
 
-def _eligible_supply(instance: Instance) -> np.ndarray:
-    """Most security each service could get from its eligible stakes alone (numeraire)."""
-    pairs = instance.pairs
+def stake_limits_upper(instance: Instance) -> np.ndarray:
+    """The per-pair bound the model uses: m_i, and c_i / f_s when k = 1."""
     stakes = instance.stakes
-    stake_pos = pairs["stake_pos"].to_numpy()
-    cap = np.minimum(stakes["max_per_service"].to_numpy(), stakes["max_restaking"].to_numpy())
-    upper = cap[stake_pos]
+    upper = stakes["max_per_service"].to_numpy()[instance.pairs["stake_pos"].to_numpy()]
     if instance.parameters.worst_case_k == 1:
         upper = np.minimum(upper, single_slash_bound(instance))
-    value = instance.stake_value.to_numpy()[stake_pos] * upper
-    return np.bincount(pairs["service_pos"].to_numpy(), weights=value,
-                       minlength=len(instance.services))
+    return upper
 
 
-def _elastic(instance: Instance, options: SolveOptions, required: np.ndarray) -> list[str]:
-    built = build_model(instance)
+def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet | None,
+             required: np.ndarray) -> list[str]:
+    built = build_model(instance, scenarios)
     model = built.model
     minimum = instance.effective_min_security.to_numpy()
     chosen = [int(s) for s in required]
@@ -98,32 +105,70 @@ def _elastic(instance: Instance, options: SolveOptions, required: np.ndarray) ->
                               doc="how far X_s stays below M_s^eff (numeraire)")
     model.required_security_elastic = pyo.Constraint(
         chosen, rule=lambda m, s: m.security[s] + m.shortfall[s] >= float(minimum[s]))
+    penalty = sum(model.shortfall[s] / float(minimum[s]) for s in chosen)
+    limits: dict[str, tuple[pyo.Var, float]] = {}
+    for name, expression in (("cvar_limit", "cvar"), ("turnover_limit", "turnover")):
+        row = getattr(model, name, None)
+        if row is None:
+            continue
+        bound = float(row.upper)
+        row.deactivate()
+        excess = pyo.Var(domain=pyo.NonNegativeReals)
+        model.add_component(f"{name}_excess", excess)
+        model.add_component(f"{name}_elastic", pyo.Constraint(
+            expr=getattr(model, expression) - excess <= bound))
+        penalty += excess / max(bound, 1.0)
+        limits[name] = (excess, bound)
     model.net_reward.deactivate()
-    model.total_shortfall = pyo.Objective(
-        expr=sum(model.shortfall[s] / float(minimum[s]) for s in chosen), sense=pyo.minimize)
+    model.total_slack = pyo.Objective(expr=penalty, sense=pyo.minimize)
     outcome = solve_model(built, options)
-    if outcome.status != "optimal" or outcome.x is None:
+    if outcome.status not in ("optimal", "feasible") or outcome.x is None:
         return []
-    security = np.bincount(built.index.service_pos, weights=built.index.value * outcome.x,
-                           minlength=len(instance.services))
-    short = [(s, max(0.0, minimum[s] - security[s])) for s in chosen]
-    binding = _binding_limits(built, outcome.row_duals)
-    services = instance.services
-    numeraire = instance.numeraire
+    values = dict(zip(map(id, outcome.columns), outcome.column_values, strict=True))
+    duals = outcome.row_duals
+    if outcome.is_mip:
+        duals = _duals_with_binaries_fixed(built, options, outcome)
+
+    def value(var: pyo.Var) -> float:
+        return float(values.get(id(var), 0.0))
+
+    binding = _binding_limits(built, duals)
+    services, numeraire = instance.services, instance.numeraire
     found = []
-    for s, gap in short:
-        if gap <= SHORTFALL_TOLERANCE * max(1.0, minimum[s]):
+    met = []
+    for s in chosen:
+        gap = value(model.shortfall[s])
+        if gap <= SLACK_TOLERANCE * max(1.0, minimum[s]):
+            met.append(services.index[s])
             continue
         found.append(f"service {services.index[s]} requires {_money(minimum[s], numeraire)} of "
-                     f"security {_why_minimum(instance, s)} but together with the other "
-                     f"limits at most {_money(minimum[s] - gap, numeraire)} can reach it"
+                     f"security {_why_minimum(instance, s)} but together with the other limits "
+                     f"at most {_money(minimum[s] - gap, numeraire)} can reach it"
                      + (f"; binding: {binding}" if binding else ""))
-    others = [services.index[s] for s, gap in short
-              if gap <= SHORTFALL_TOLERANCE * max(1.0, minimum[s])]
-    if found and others:
+    words = {"cvar_limit": ("CVaR of the slashing loss", "cvar_limit"),
+             "turnover_limit": ("value moved from the current allocation", "turnover_limit")}
+    for name, (excess, bound) in limits.items():
+        over = value(excess)
+        if over <= SLACK_TOLERANCE * max(1.0, bound):
+            continue
+        what, key = words[name]
+        found.append(f"the {what} must stay within {_money(bound, numeraire)} ({key}) but "
+                     f"the other limits force at least {_money(bound + over, numeraire)}"
+                     + (f"; binding: {binding}" if binding else ""))
+    if found and met:
         found.append("competing for the same stake with the required service(s) "
-                     + ", ".join(others))
+                     + ", ".join(met))
     return found
+
+
+def _duals_with_binaries_fixed(built: AllocationModel, options: SolveOptions,
+                               outcome: object) -> dict[str, dict[object, float]]:
+    """Row duals of the elastic LP with every binary fixed at the elastic MILP's values."""
+    for var, value in zip(outcome.columns, outcome.column_values, strict=True):
+        if var.is_integer():
+            var.fix(round(float(value)))
+    fixed = solve_model(built, options)
+    return fixed.row_duals
 
 
 def _binding_limits(built: AllocationModel, duals: dict[str, dict[object, float]]) -> str:
@@ -131,7 +176,7 @@ def _binding_limits(built: AllocationModel, duals: dict[str, dict[object, float]
     instance = built.instance
     stakes, services, holders = instance.stakes.index, instance.services.index, \
         instance.holders.index
-    describe = {
+    describe: dict[str, Callable[..., str]] = {
         "restaking_degree": lambda i: f"max_restaking of stake {stakes[i]}",
         "expected_loss_budget": lambda i: f"max_expected_loss of stake {stakes[i]}",
         "worst_case_all": lambda i: f"max_worst_case_loss of stake {stakes[i]}",
@@ -140,14 +185,22 @@ def _binding_limits(built: AllocationModel, duals: dict[str, dict[object, float]
                                       f"{stakes[key[0]]}",
         "holder_concentration": lambda key: f"max_holder_share of service {services[key[1]]} "
                                             f"for holder {holders[key[0]]}",
+        "min_allocation": lambda key: f"min_allocation of service {services[key[1]]} for "
+                                      f"holder {holders[key[0]]}",
+        "max_services": lambda h: f"max_services of holder {holders[h]}",
+        "opt_in_link": lambda p: f"the opt-in of stake {instance.pairs['stake'].iloc[p]} to "
+                                 f"service {instance.pairs['service'].iloc[p]}",
+        "cvar_limit_elastic": lambda _: "cvar_limit",
+        "turnover_limit_elastic": lambda _: "turnover_limit",
     }
     named: list[str] = []
     for family, rows in duals.items():
         if family not in describe:
             continue
-        for key, value in rows.items():
-            if abs(value) > 1e-9:
+        for key, dual in rows.items():
+            if abs(dual) > 1e-9:
                 named.append(describe[family](key))
-    if len(named) > 6:
-        return ", ".join(named[:6]) + f" and {len(named) - 6} more"
+    named = list(dict.fromkeys(named))
+    if len(named) > MAX_NAMED:
+        return ", ".join(named[:MAX_NAMED]) + f" and {len(named) - MAX_NAMED} more"
     return ", ".join(named)

@@ -63,6 +63,9 @@ class SolverOutcome:
     extract_seconds: float
     solver_version: str
     row_duals: dict[str, dict[object, float]] = field(default_factory=dict)
+    columns: list = field(default_factory=list, repr=False)
+    column_values: np.ndarray | None = field(default=None, repr=False)
+    """Every matrix column (a Pyomo variable) and its value, when solved."""
 
 
 @dataclass
@@ -79,6 +82,7 @@ class StandardForm:
     row_upper: np.ndarray
     matrix: object
     rows: list
+    columns: list
     pair_column: np.ndarray
     """For each pair p, its column in the matrix, or -1 if the compiler dropped it."""
 
@@ -111,7 +115,7 @@ def compile_standard_form(built: AllocationModel) -> StandardForm:
     offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
     maximize = objective is not None and objective.sense == pyo.maximize
     return StandardForm(cost, offset, maximize, col_lower, col_upper, integrality, row_lower,
-                        row_upper, info.A.tocsc(), info.rows, pair_column)
+                        row_upper, info.A.tocsc(), info.rows, columns, pair_column)
 
 
 def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
@@ -153,7 +157,7 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     info = highs.getInfo()
     has_solution = info.primal_solution_status == 2
     status = status_of(termination, has_solution)
-    x = objective = bound = gap = None
+    x = objective = bound = gap = values = None
     duals: dict[str, dict[object, float]] = {}
     if status in ("optimal", "feasible") and has_solution:
         solution = highs.getSolution()
@@ -172,7 +176,7 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
                 duals = _row_duals(form, np.asarray(solution.row_dual))
     extract = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, is_mip, handoff,
-                         solve_seconds, extract, solver_version(), duals)
+                         solve_seconds, extract, solver_version(), duals, form.columns, values)
 
 
 def _row_duals(form: StandardForm, row_dual: np.ndarray) -> dict[str, dict[object, float]]:

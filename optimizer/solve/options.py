@@ -29,6 +29,9 @@ class SolveOptions:
         LP algorithm: ``choose`` (HiGHS decides), ``simplex``, ``ipm`` or ``pdlp``.
     verbose : bool
         Write the solver's log to standard error.
+    pool_tolerance : float
+        Relative tolerance on the exact objective when pool rewards are approximated:
+        the returned allocation's exact objective is within this of the exact optimum.
     """
 
     time_limit: float | None = None
@@ -38,6 +41,7 @@ class SolveOptions:
     presolve: Presolve = "choose"
     solver: LpAlgorithm = "choose"
     verbose: bool = False
+    pool_tolerance: float = 1e-4
 
     def __post_init__(self) -> None:
         if self.time_limit is not None and not self.time_limit > 0:
@@ -46,6 +50,8 @@ class SolveOptions:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.mip_rel_gap is not None and not 0 <= self.mip_rel_gap < 1:
             raise ValueError(f"mip_rel_gap must be in [0, 1), got {self.mip_rel_gap}")
+        if not 0 < self.pool_tolerance < 1:
+            raise ValueError(f"pool_tolerance must be in (0, 1), got {self.pool_tolerance}")
         if self.presolve not in ("choose", "on", "off"):
             raise ValueError(f"presolve must be choose, on or off, got {self.presolve!r}")
         if self.solver not in ("choose", "simplex", "ipm", "pdlp"):
