@@ -174,6 +174,33 @@ def convert(instance: str, out: str) -> None:
 
 
 @main.command()
+@click.argument("instance", type=click.Path())
+@click.argument("out", type=click.Path())
+@click.option("--count", type=click.IntRange(min=1), help="Scenarios to sample (default: the "
+              "instance's scenario_count).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed (default: scenario_seed).")
+@_guarded
+def scenarios(instance: str, out: str, count: int | None, seed: int | None) -> None:
+    """Write INSTANCE to OUT with its sampled CVaR scenarios as a scenarios table.
+
+    The scenarios are those a solve would sample (the common-shock model, seeded);
+    OUT solves with exactly them, and can be inspected or edited.
+    """
+    from dataclasses import replace
+
+    problem = _load(instance)
+    if len(problem.scenarios):
+        raise click.UsageError(f"{instance} already has a scenarios table")
+    changes = {k: v for k, v in (("scenario_count", count), ("scenario_seed", seed))
+               if v is not None}
+    if changes:
+        problem = replace(problem, parameters=replace(problem.parameters, **changes))
+    sampled = problem.scenario_set()
+    problem.with_scenarios(sampled).write(out)
+    click.echo(f"wrote {out}: {sampled.count} distinct scenarios", err=True)
+
+
+@main.command()
 @click.argument("out", type=click.Path())
 @click.option("--stakes", type=click.IntRange(1, 1_000_000), required=True)
 @click.option("--services", type=click.IntRange(1, 10_000), required=True)

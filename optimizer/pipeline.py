@@ -17,8 +17,11 @@ from optimizer.solve.explain import explain_infeasibility
 from optimizer.solve.highs import SOLVER_NAME, SolverOutcome, solve_model
 from optimizer.solve.options import SolveOptions
 
-POOL_REFINEMENTS = 4
-"""Times the pool-reward breakpoints are refined (error / 100 each) to meet the tolerance."""
+POOL_REFINEMENTS = 3
+"""Times the pool-reward breakpoints may be refined to meet the tolerance."""
+
+FINEST_POOL_ERROR = 1e-10
+"""Smallest chord error tried, as a fraction of R_s (about 1e5 segments per pool)."""
 
 
 def solve(instance: Instance, **options: Any) -> Result:
@@ -49,7 +52,8 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
     With pool rewards, the model's chords under-state the exact reward by at most
     ``built.pool_errors``; when the certified gap between the exact objective of the
     allocation found and the exact optimum is above ``pool_tolerance``, the breakpoints
-    are refined and the model rebuilt, up to ``POOL_REFINEMENTS`` times.
+    are refined so that the errors sum to half the tolerance, and the model rebuilt (up
+    to ``POOL_REFINEMENTS`` times, never finer than ``FINEST_POOL_ERROR``).
     """
     instance = built.instance
     settings = SolveOptions(**options)
@@ -64,9 +68,12 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
         evaluation = evaluate(instance, allocation_frame(instance, fractions), built.scenarios)
         _add(timings, evaluate=time.perf_counter() - start)
         pool_gap = _pool_gap(built, outcome, evaluation)
-        if pool_gap is None or pool_gap <= settings.pool_tolerance:
+        if pool_gap is None or pool_gap <= settings.pool_tolerance or error <= FINEST_POOL_ERROR:
             break
-        error /= 100.0
+        # Chord errors add up over the pools: aim their sum at half the tolerance.
+        pools = float(instance.services["reward_pool"].sum())
+        target = 0.5 * settings.pool_tolerance * max(abs(evaluation.objective), 1e-9) / pools
+        error = max(FINEST_POOL_ERROR, min(error / 10.0, target))
         built = build_model(instance, built.scenarios, pool_error=error)
     return _result(built, settings, outcome, evaluation, timings, pool_gap)
 
@@ -110,8 +117,8 @@ def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutco
                         f"is feasible but may not be optimal (gap {outcome.gap:.3g})")
     if pool_gap is not None and pool_gap > settings.pool_tolerance:
         warnings.append(f"pool rewards: the certified gap {pool_gap:.3g} is above the "
-                        f"tolerance {settings.pool_tolerance:g} after {POOL_REFINEMENTS} "
-                        "refinements")
+                        f"tolerance {settings.pool_tolerance:g} at the finest breakpoints "
+                        "tried")
     gap, bound = outcome.gap, outcome.bound
     if solved and built.pool_errors and bound is not None:
         # The exact optimum is at most the model's bound plus the chord errors.

@@ -158,3 +158,15 @@ def test_output_that_is_a_file_is_refused_before_solving(tmp_path: Path) -> None
     code, _, err = run("solve", REALISTIC, "--output", str(blocker))
     assert code == 2 and "is not a folder" in err and "Traceback" not in err
     assert blocker.read_text() == "mine"
+
+
+def test_scenarios_command_writes_what_solve_samples(tmp_path: Path) -> None:
+    target = tmp_path / "with-scenarios.json"
+    code, _, err = run("scenarios", REALISTIC, str(target), "--count", "300", "--seed", "5")
+    assert code == 0 and "distinct scenarios" in err
+    import optimizer
+
+    loaded = optimizer.load_instance(target)
+    assert len(loaded.scenarios) > 0
+    assert loaded.parameters.scenario_count == 300 and loaded.parameters.scenario_seed == 5
+    assert run("scenarios", str(target), str(tmp_path / "again.toml"))[0] == 2

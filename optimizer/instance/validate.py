@@ -136,7 +136,8 @@ def _check_parameters(raw: RawInstance, found: _Collector) -> dict[str, Any]:
         if bad.iloc[0]:
             found.problem(where, key, bad.iloc[0])
         else:
-            values[key] = converted.iloc[0]
+            value = converted.iloc[0]
+            values[key] = value.item() if isinstance(value, np.generic) else value
     for key in ("worst_case_k", "scenario_count", "scenario_seed"):
         values[key] = int(values[key])
     for key in ("cvar_limit", "turnover_limit"):

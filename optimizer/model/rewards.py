@@ -21,7 +21,7 @@ import pyomo.environ as pyo
 
 from optimizer.instance import Instance
 
-MAX_SEGMENTS = 4000
+MAX_SEGMENTS = 200_000
 """Safety cap on segments per pool; the error bound reported accounts for it."""
 
 
