@@ -42,8 +42,12 @@ def solve(instance: Instance, **options: Any) -> Result:
         Its ``status`` says what happened; ``Result.raise_for_status()`` turns an
         infeasible or failed solve into ``InfeasibleError`` or ``SolverError``.
     """
-    scenarios = instance.scenario_set() if uses_cvar(instance) else None
-    return solve_built(build_model(instance, scenarios), **options)
+    return solve_built(build(instance), **options)
+
+
+def build(instance: Instance) -> AllocationModel:
+    """Build the model of ``instance``, with its CVaR scenarios when it uses CVaR."""
+    return build_model(instance, instance.scenario_set() if uses_cvar(instance) else None)
 
 
 def solve_built(built: AllocationModel, **options: Any) -> Result:

@@ -170,3 +170,10 @@ def test_scenarios_command_writes_what_solve_samples(tmp_path: Path) -> None:
     assert len(loaded.scenarios) > 0
     assert loaded.parameters.scenario_count == 300 and loaded.parameters.scenario_seed == 5
     assert run("scenarios", str(target), str(tmp_path / "again.toml"))[0] == 2
+
+
+def test_cli_solve_uses_cvar_scenarios() -> None:
+    code, out, _ = run("solve", str(INSTANCES / "tiny" / "cvar-limit.toml"), "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["objective"] == pytest.approx(3.18, rel=1e-7)
+    assert summary["cvar"] == pytest.approx(11.0, rel=1e-7)

@@ -133,6 +133,8 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
         return float(values.get(id(var), 0.0))
 
     binding = _binding_limits(built, duals)
+    if outcome.is_mip:
+        binding = ", ".join(filter(None, [_tight_holder_caps(built, value), binding]))
     services, numeraire = instance.services, instance.numeraire
     found = []
     met = []
@@ -171,6 +173,20 @@ def _duals_with_binaries_fixed(built: AllocationModel, options: SolveOptions,
     return fixed.row_duals
 
 
+def _tight_holder_caps(built: AllocationModel, value: Callable[[pyo.Var], float]) -> str:
+    """Holders opted into as many services as ``max_services`` allows, at the elastic MILP."""
+    model = built.model
+    if not hasattr(model, "max_services"):
+        return ""
+    holders = built.instance.holders
+    tight = []
+    for h in model.max_services:
+        used = sum(value(model.opted_in[key]) for key in model.opted_in if key[0] == h)
+        if used >= holders["max_services"].iloc[h] - 0.5:
+            tight.append(f"max_services of holder {holders.index[h]}")
+    return ", ".join(tight)
+
+
 def _binding_limits(built: AllocationModel, duals: dict[str, dict[object, float]]) -> str:
     """The families whose rows have a nonzero dual, with a few of their rows named."""
     instance = built.instance
@@ -188,7 +204,7 @@ def _binding_limits(built: AllocationModel, duals: dict[str, dict[object, float]
         "min_allocation": lambda key: f"min_allocation of service {services[key[1]]} for "
                                       f"holder {holders[key[0]]}",
         "max_services": lambda h: f"max_services of holder {holders[h]}",
-        "opt_in_link": lambda p: f"the opt-in of stake {instance.pairs['stake'].iloc[p]} to "
+        "opt_in_link": lambda p: f"holder {instance.pairs['holder'].iloc[p]} not opted into "
                                  f"service {instance.pairs['service'].iloc[p]}",
         "cvar_limit_elastic": lambda _: "cvar_limit",
         "turnover_limit_elastic": lambda _: "turnover_limit",

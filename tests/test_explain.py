@@ -1,0 +1,54 @@
+"""Infeasible instances: each explanation names the limits that really conflict."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import optimizer
+
+from .conftest import INSTANCES
+
+CASES = {
+    "contract/infeasible-required.toml": ["service da requires 5,000 ETH", "at most 3,200 ETH",
+                                          "stETH"],
+    "tiny/infeasible-capacity.toml": ["service bridge requires 450 ETH",
+                                      "cost-of-corruption rule", "capacity is 400 ETH"],
+    "tiny/infeasible-eligible-stake.toml": ["service da requires 300 ETH", "at most 265 ETH"],
+    "tiny/infeasible-competing.toml": ["service da requires 70 ETH", "at most 60 ETH",
+                                       "max_restaking of stake a-steth", "bridge"],
+    "tiny/infeasible-loss-budget.toml": ["service oracle requires 150 ETH", "at most 146 ETH",
+                                         "max_expected_loss of stake a-steth",
+                                         "max_expected_loss of stake b-reth"],
+    "tiny/infeasible-cvar.toml": ["service bridge requires 100 ETH", "cvar_limit"],
+    "tiny/infeasible-turnover.toml": ["service new requires 60 ETH", "turnover_limit"],
+}
+
+
+@pytest.mark.parametrize("file", sorted(CASES))
+def test_explanation_names_the_conflict(file: str) -> None:
+    result = optimizer.solve(optimizer.load_instance(INSTANCES / file))
+    assert result.status == "infeasible" and result.exit_code == 1
+    text = " ".join(result.explanation)
+    for fragment in CASES[file]:
+        assert fragment in text, text
+    summary = json.loads(result.to_json())
+    assert summary["explanation"] == result.explanation
+
+
+def test_milp_conflict_names_the_holder_cap() -> None:
+    # The only stake's holder may opt into one service, but two services are required.
+    instance = optimizer.Instance.from_frames(
+        assets=pd.DataFrame({"asset": ["ETH"], "price": [1.0]}),
+        holders=pd.DataFrame({"holder": ["op"], "max_services": [1.0]}),
+        stakes=pd.DataFrame({"stake": ["op-eth"], "holder": ["op"], "asset": ["ETH"],
+                             "amount": [100.0], "max_restaking": [2.0]}),
+        services=pd.DataFrame({"service": ["s1", "s2"], "reward_rate": [0.05, 0.04],
+                               "min_security": [30.0, 30.0], "required": [True, True]}),
+        name="one-opt-in")
+    result = optimizer.solve(instance)
+    assert result.status == "infeasible"
+    text = " ".join(result.explanation)
+    assert "requires 30 ETH" in text and "max_services of holder op" in text, text
