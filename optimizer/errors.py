@@ -60,3 +60,7 @@ class InfeasibleError(OptimizerError):
 
 class SolverError(OptimizerError):
     """The solver failed, or stopped without any feasible allocation to return."""
+
+
+class OutputError(OptimizerError):
+    """An output cannot be written where asked (a folder holding other files, say)."""

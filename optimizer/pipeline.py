@@ -117,8 +117,9 @@ def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutco
     solved = outcome.x is not None
     warnings = [str(w) for w in instance.warnings]
     if outcome.status == "feasible":
-        warnings.append(f"the solver stopped at a limit ({outcome.termination}): the allocation "
-                        f"is feasible but may not be optimal (gap {outcome.gap:.3g})")
+        gap = "unknown" if outcome.gap is None else f"{outcome.gap:.3g}"
+        warnings.append(f"the solver stopped short of a proof ({outcome.termination}): the "
+                        f"allocation is feasible but may not be optimal (gap {gap})")
     if pool_gap is not None and pool_gap > settings.pool_tolerance:
         warnings.append(f"pool rewards: the certified gap {pool_gap:.3g} is above the "
                         f"tolerance {settings.pool_tolerance:g} at the finest breakpoints "

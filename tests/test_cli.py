@@ -145,10 +145,10 @@ def test_time_limit_without_allocation_exit_3() -> None:
     code, out, err = run("solve", str(INSTANCES / "generated" / "medium-2000x100-seed2"),
                          "--time-limit", "0.001", "--json")
     summary = json.loads(out)
-    assert summary["termination"] == "time_limit"
     if summary["status"] == "error":
+        assert summary["termination"] == "time_limit"
         assert code == 3 and "raise --time-limit" in err
-    else:  # a machine fast enough to find an allocation in a millisecond
+    else:  # a machine fast enough to finish, or to find an allocation, in a millisecond
         assert summary["status"] in ("feasible", "optimal") and code == 0
 
 

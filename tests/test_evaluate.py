@@ -88,3 +88,9 @@ def test_unknown_ids_are_refused() -> None:
         optimizer.evaluate(instance, alloc(("nope", "a", 0.1)))
     with pytest.raises(ValueError, match="repeats"):
         optimizer.evaluate(instance, alloc(("vault-steth", "a", 0.1), ("vault-steth", "a", 0.1)))
+
+
+def test_non_finite_fraction_is_refused() -> None:
+    instance = optimizer.load_instance(INSTANCES / "contract" / "knapsack.toml")
+    with pytest.raises(ValueError, match="not a finite number"):
+        optimizer.evaluate(instance, alloc(("vault-steth", "a", float("nan"))))

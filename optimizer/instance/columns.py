@@ -256,7 +256,7 @@ PARAMETERS: tuple[Column, ...] = (
     Column("turnover_cost", "float", "per unit of value moved", "tau", default=0.0, low=0.0),
     Column("turnover_limit", "float", "numeraire", "T, most value moved", low=0.0),
     Column("scenario_count", "int", "scenarios", "scenarios to sample when none are given",
-           default=1000, low=1.0),
+           default=1000, low=1.0, high=1_000_000.0),
     Column("scenario_seed", "int", "", "seed of the scenario sampling", default=0, low=0.0),
 )
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer.errors import Problem
+from optimizer.errors import InstanceError, Problem
 from optimizer.instance import scenarios as scenario_sampling
 from optimizer.instance.columns import PARAMETERS, TABLES
 from optimizer.instance.io import RawInstance, raw_from_frames, read_raw, write_document
@@ -81,8 +81,9 @@ class Instance:
 
     def __post_init__(self) -> None:
         prices = self.assets["price"].reindex(self.stakes["asset"]).to_numpy()
-        self.stake_value = pd.Series(prices * self.stakes["amount"].to_numpy(),
-                                     index=self.stakes.index, name="value")
+        with np.errstate(over="ignore"):  # an overflow is reported as a problem, not a warning
+            value = prices * self.stakes["amount"].to_numpy()
+        self.stake_value = pd.Series(value, index=self.stakes.index, name="value")
         self.pairs = _eligible_pairs(self)
 
     # --- making one ------------------------------------------------------------------------
@@ -147,6 +148,9 @@ class Instance:
             source=checked.meta["source"], origin=raw.origin, warnings=checked.warnings,
             **{name: tables[name] for name in TABLES},
         )
+        overflow = _overflowing_values(instance)
+        if overflow:
+            raise InstanceError(overflow)
         instance.warnings.extend(_unreachable_services(instance))
         return instance
 
@@ -205,11 +209,12 @@ class Instance:
         slash = services["slash_fraction"].to_numpy()
         deterrent = np.zeros(len(services))
         has_profit = profit > 0
-        deterrent[has_profit] = (
-            (1.0 + self.parameters.security_margin) * profit[has_profit]
-            / (services["attack_threshold"].to_numpy()[has_profit] * slash[has_profit])
-            - services["external_stake"].to_numpy()[has_profit]
-        )
+        with np.errstate(over="ignore"):
+            deterrent[has_profit] = (
+                (1.0 + self.parameters.security_margin) * profit[has_profit]
+                / (services["attack_threshold"].to_numpy()[has_profit] * slash[has_profit])
+                - services["external_stake"].to_numpy()[has_profit]
+            )
         return pd.Series(np.maximum(services["min_security"].to_numpy(), deterrent),
                          index=services.index, name="effective_min_security")
 
@@ -334,6 +339,24 @@ def _eligible_pairs(instance: Instance) -> pd.DataFrame:
         "stake_pos": stake_pos.astype(np.int64),
         "service_pos": service_pos.astype(np.int64),
     })
+
+
+def _overflowing_values(instance: Instance) -> list[Problem]:
+    """Derived values that are not finite although every input is (price x amount, M_eff)."""
+    origin = Path(instance.origin)
+
+    def where(table: str) -> str:
+        return f"{table}.csv" if origin.is_dir() else f"{origin.name} {table}"
+
+    found = [Problem(f"{where('stakes')} (stake={stake})", "amount",
+                     f"times its asset's price is {value:g}: too large to compute with")
+             for stake, value in instance.stake_value.items() if not np.isfinite(value)]
+    found += [Problem(f"{where('services')} (service={service})", "profit_from_corruption",
+                      "gives a minimum security (1 + security_margin) x profit / "
+                      "(attack_threshold x slash_fraction) too large to compute with")
+              for service, value in instance.effective_min_security.items()
+              if not np.isfinite(value)]
+    return found
 
 
 def _unreachable_services(instance: Instance) -> list[Problem]:

@@ -25,11 +25,14 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
-from optimizer.errors import InstanceError, Problem
+from optimizer.errors import InstanceError, OutputError, Problem
 from optimizer.instance.columns import REQUIRED_TABLES, TABLES
 
 CSV_INSTANCE_FILE = "instance.toml"
 """In the CSV-folder spelling, the file holding ``[instance]`` and ``[parameters]``."""
+
+INSTANCE_FOLDER_FILES = frozenset({CSV_INSTANCE_FILE, *(f"{name}.csv" for name in TABLES)})
+"""Every file of the CSV-folder spelling."""
 
 
 @dataclass
@@ -122,6 +125,10 @@ def raw_from_frames(
     for name, frame in frames.items():
         if frame is None:
             continue
+        duplicated = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
+        if duplicated:
+            raise InstanceError([Problem(f"{name} frame", None, "names column(s) "
+                                         f"{', '.join(duplicated)} more than once")])
         frame = frame.copy()
         spec = TABLES[name]
         if spec.id_column and spec.id_column not in frame.columns and frame.index.name == \
@@ -212,6 +219,7 @@ def _read_csv_folder(folder: Path) -> RawInstance:
 
 
 def _read_csv_table(file: Path, name: str) -> tuple[RawTable | None, list[Problem]]:
+    csv.field_size_limit(2**31 - 1)
     text = _read_text(file)
     rows = list(csv.reader(io.StringIO(text, newline="")))
     lines = [n + 1 for n, row in enumerate(rows)]
@@ -251,13 +259,32 @@ def _read_csv_table(file: Path, name: str) -> tuple[RawTable | None, list[Proble
 # --- writing ---------------------------------------------------------------------------------
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, owned: frozenset[str] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success move it into place at once.
 
     Whatever was at ``target`` stays whole until the new content is complete; on any
     error (or interruption) the temporary is removed and ``target`` is untouched.
+
+    ``owned`` names the files of a folder output: an existing folder is replaced only
+    if it holds nothing else (a previous output of the same kind); ``None`` means the
+    output is one file, and an existing folder there is refused.
+
+    Raises
+    ------
+    OutputError
+        When ``target`` holds something this output must not replace.
     """
     target = Path(target)
+    if target.is_dir():
+        if owned is None:
+            raise OutputError(f"{target} is a folder: give a file name")
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in owned)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            raise OutputError(f"{target} holds files this output would not write ({shown}): "
+                              "choose a new or empty folder")
+    elif target.exists() and owned is not None:
+        raise OutputError(f"{target} exists and is not a folder")
     parent = target.parent if str(target.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
@@ -278,7 +305,8 @@ def write_document(path: Path, meta: dict[str, Any], parameters: dict[str, Any],
                    tables: dict[str, list[dict[str, Any]]]) -> None:
     """Write an instance in the spelling ``path`` names (``.toml``, ``.json`` or a folder)."""
     spelling = spelling_of(path)
-    with atomic_path(path) as staged:
+    owned = INSTANCE_FOLDER_FILES if spelling == "csv" else None
+    with atomic_path(path, owned) as staged:
         if spelling == "csv":
             staged.mkdir()
             head: dict[str, Any] = {"instance": meta}

@@ -26,6 +26,9 @@ from optimizer.instance.columns import (
 )
 from optimizer.instance.io import RawInstance, RawTable
 
+LARGEST_INTEGER = 2**31 - 1
+"""Largest integer value accepted (worst_case_k, scenario counts, seeds, service caps)."""
+
 PROBABILITY_SUM_TOLERANCE = 1e-6
 """How far a scenario set's probabilities may sum from 1 (absolute)."""
 
@@ -220,7 +223,8 @@ def _convert(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     bad = pd.Series([None] * len(series), index=series.index, dtype=object)
     if column.kind in ("float", "int"):
         text = series.map(lambda v: v.strip() if isinstance(v, str) else v)
-        not_number = series.map(lambda v: isinstance(v, bool | list | dict | tuple)).astype(bool)
+        not_number = series.map(
+            lambda v: isinstance(v, bool) or not isinstance(v, int | float | str)).astype(bool)
         numbers = pd.to_numeric(text.where(~missing & ~not_number, None), errors="coerce")
         numbers = numbers.astype("float64")
         unparsed = ~missing & (numbers.isna() | not_number)
@@ -233,6 +237,10 @@ def _convert(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
             fractional = ok & (numbers % 1 != 0)
             bad[fractional] = numbers[fractional].map(lambda v: f"is {v:g}, must be an integer")
             ok &= ~fractional
+            huge = ok & (numbers.abs() > LARGEST_INTEGER)
+            bad[huge] = numbers[huge].map(lambda v: f"is {v:g}, must be at most "
+                                                    f"{LARGEST_INTEGER:,}")
+            ok &= ~huge
         out_of_range = ok & _outside(numbers, column)
         bad[out_of_range] = numbers[out_of_range].map(
             lambda v: f"is {v:g}, must be {column.range_text()}")
@@ -240,11 +248,14 @@ def _convert(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
         values = numbers.where(~missing, default)
         if column.kind == "int" and column.default is not None:
             values = values.where(bad.isna(), default).astype("int64")
-        return values, bad.where(~missing, None)
+        bad = bad.where(~missing, "is missing (required)" if column.required else None)
+        return values, bad
     if column.kind == "bool":
         parsed = pd.Series([_parse_bool(v) for v in series], index=series.index, dtype=object)
         unparsed = ~missing & parsed.isna()
         bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, must be true or false")
+        if column.required:
+            bad[missing] = "is missing (required)"
         keep = (~missing & ~unparsed).to_numpy()
         default = bool(column.default or False)
         values = pd.Series([bool(v) if k else default for v, k in zip(parsed, keep, strict=True)],
@@ -255,6 +266,10 @@ def _convert(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
         unparsed = ~missing & parsed.isna()
         bad[unparsed] = series[unparsed].map(
             lambda v: f"is {v!r}, must be a list of ids (in CSV, ';'-separated)")
+        if column.default == "*":
+            empty = ~missing & ~unparsed & parsed.map(lambda v: v == ()).astype(bool)
+            bad[empty] = "is an empty list: name at least one asset, or \"*\" for all"
+            unparsed |= empty
         keep = (~missing & ~unparsed).to_numpy()
         values = pd.Series([v if k else column.default for v, k in zip(parsed, keep, strict=True)],
                            index=series.index, dtype=object)
@@ -262,6 +277,13 @@ def _convert(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     parsed = pd.Series([_parse_id(v) for v in series], index=series.index, dtype=object)
     unparsed = ~missing & parsed.isna()
     bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, must be text")
+    if column.kind == "id":
+        reserved = ~missing & ~unparsed & parsed.map(
+            lambda v: isinstance(v, str) and (v == "*" or ";" in v)).astype(bool)
+        bad[reserved] = parsed[reserved].map(
+            lambda v: f"is {v!r}: an id may not be \"*\" or contain ';' (they mean 'all' "
+                      "and separate lists)")
+        unparsed |= reserved
     if column.required:
         bad[missing] = "is missing (required)"
     return _object_where(parsed, ~missing & ~unparsed), bad
@@ -400,8 +422,9 @@ def _check_rules(typed: dict[str, pd.DataFrame], labels: dict[str, pd.Series],
                           f"'{scenario}': give one probability per scenario")
         total = float(spread["max"].sum())
         if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
-            found.problem("scenarios", "probability", f"sums to {total:.9g} over the scenarios, "
-                          "must sum to 1")
+            file = where.iloc[0].split(" ")[0]
+            found.problem(f"{file} scenarios", "probability", f"sums to {total:.9g} over the "
+                          "scenarios, must sum to 1")
 
 
 def _check_duplicate_keys(frame: pd.DataFrame, where: pd.Series, keys: list[str],

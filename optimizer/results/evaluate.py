@@ -124,7 +124,8 @@ def evaluate(instance: Instance, allocation: pd.DataFrame,
     Raises
     ------
     ValueError
-        When the allocation names an unknown stake or service, or repeats a pair.
+        When the allocation names an unknown stake or service, repeats a pair, or has a
+        fraction that is not finite.
     """
     for column in ("stake", "service", "fraction"):
         if column not in allocation.columns:
@@ -143,6 +144,8 @@ def evaluate(instance: Instance, allocation: pd.DataFrame,
         raise ValueError("the allocation repeats a (stake, service) pair")
 
     fraction = allocation["fraction"].to_numpy(dtype=float)
+    if not np.isfinite(fraction).all():
+        raise ValueError("the allocation has a fraction that is not a finite number")
     violations: list[Violation] = []
     n_stakes, n_services = len(stakes), len(services)
     value_i = instance.stake_value.to_numpy()

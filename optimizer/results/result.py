@@ -21,8 +21,6 @@ from optimizer.results.evaluate import Violation
 from optimizer.results.write import write_solution
 from optimizer.solve.status import EXIT_CODES, Status
 
-SOLUTION_FILES = ("allocation.csv", "stakes.csv", "services.csv", "summary.json")
-
 
 @dataclass
 class Result:

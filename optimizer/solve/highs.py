@@ -170,10 +170,11 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
         if is_mip:
             bound = float(info.mip_dual_bound)
             gap = float(info.mip_gap)
-        else:
+        elif status == "optimal":
             bound, gap = objective, 0.0
-            if status == "optimal" and solution.dual_valid:
+            if solution.dual_valid:
                 duals = _row_duals(form, np.asarray(solution.row_dual))
+        # An LP stopped early proves no bound: bound and gap stay None.
     extract = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, is_mip, handoff,
                          solve_seconds, extract, solver_version(), duals, form.columns, values)

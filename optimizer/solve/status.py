@@ -32,8 +32,13 @@ TERMINATION: dict[object, str] = {
 """The solver's own words for how it stopped."""
 
 LIMITS = {"objective_bound", "objective_target", "time_limit", "iteration_limit",
-          "solution_limit", "interrupted", "memory_limit"}
-"""Terminations at a limit: the best allocation found so far is returned if there is one."""
+          "solution_limit", "interrupted", "memory_limit", "unknown"}
+"""Terminations short of a proof: the allocation found is returned if there is one.
+
+``unknown`` is how HiGHS ends when it cannot certify its answer (PDLP's first-order
+tolerances, for one); with a primal-feasible solution the allocation comes back as
+``feasible`` and the evaluator checks every limit of it.
+"""
 
 
 def termination_of(model_status: object) -> str:
