@@ -147,3 +147,40 @@ def _services(slash: tuple[float, float, float] = (0.5, 0.25, 0.0)):
 
     return pd.DataFrame({"service": ["a", "b", "c"], "reward_rate": [0.05, 0.04, 0.01],
                          "slash_fraction": list(slash)})
+
+
+def test_binaries_only_where_a_feature_needs_them() -> None:
+    services = _services()
+    services["opt_in_cost"] = [0.5, 0.0, 0.0]
+    services["min_security"] = [0.0, 30.0, 0.0]
+    instance = optimizer.Instance.from_frames(
+        assets=_assets(), stakes=_stakes(max_restaking=3.0), services=services)
+    model = build_model(instance).model
+    assert list(model.opted_in) == [(0, 0)]  # holder op, service a only
+    assert list(model.secured) == [1]  # service b only: its minimum is not required
+    assert len(model.opt_in_link) == 1
+
+
+def test_unreachable_minimum_fixes_security_at_zero() -> None:
+    services = _services()
+    services["min_security"] = [0.0, 500.0, 0.0]  # the one stake is worth 100
+    instance = optimizer.Instance.from_frames(
+        assets=_assets(), stakes=_stakes(max_restaking=3.0), services=services)
+    model = build_model(instance).model
+    assert len(model.secured) == 0 and model.security[1].ub == 0.0
+    result = optimizer.solve(instance)
+    assert "b" not in set(result.allocation["service"])
+
+
+def test_semi_continuous_upper_bound_is_the_tightest() -> None:
+    from optimizer.model.index import PairIndex
+    from optimizer.model.services import security_upper_bound
+
+    services = _services()
+    services["capacity"] = [np.nan, np.nan, 20.0]
+    instance = optimizer.Instance.from_frames(
+        assets=_assets(), stakes=_stakes(max_per_service=0.5, max_restaking=0.3),
+        services=services)
+    upper = security_upper_bound(instance, PairIndex.of(instance, np.full(3, 0.5)))
+    # V = 100, at most min(m = 0.5, L = 0.3) of it, and capacity 20 on c.
+    assert upper.tolist() == pytest.approx([30.0, 30.0, 20.0])
