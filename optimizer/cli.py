@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from optimizer.errors import InstanceError, OptimizerError, Problem
+from optimizer.errors import InstanceError, OptimizerError, OutputError, Problem
 from optimizer.instance import Instance, load_instance
 from optimizer.instance.io import atomic_path
 
@@ -43,6 +43,9 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             count = len(error.problems)
             _echo_problems(f"error: {count} problem{'s' if count != 1 else ''} in the input "
                            "(nothing was written):", error.problems)
+            sys.exit(2)
+        except OutputError as error:
+            click.echo(f"error: {error} (nothing was written)", err=True)
             sys.exit(2)
         except OSError as error:
             click.echo(f"error: {error.filename or ''}: {error.strerror}", err=True)
@@ -116,13 +119,12 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
     from pyomo.opt import ProblemFormat
 
-    from optimizer.model.build import build_model
-    from optimizer.pipeline import solve_built
+    from optimizer.pipeline import build, solve_built
     from optimizer.results.report import format_result
 
     for target, kind in ((output, "folder"), (write_lp, "file")):
         _check_writable(target, kind)
-    built = build_model(_load(instance))
+    built = build(_load(instance))
     if write_lp:
         with atomic_path(Path(write_lp)) as staged:
             built.model.write(str(staged), format=ProblemFormat.cpxlp,
@@ -130,24 +132,25 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     result = solve_built(built, time_limit=time_limit, mip_rel_gap=mip_gap, threads=threads,
                             random_seed=random_seed, presolve=presolve, solver=solver,
                             verbose=verbose)
-    if output:
+    failed = result.status == "error" or bool(result.violations)
+    if output and not failed:  # a failed solve leaves any previous output as it was
         result.to_dir(output)
     if as_json:
         click.echo(result.to_json())
     else:
         click.echo(format_result(result))
-    if result.status == "feasible":
-        click.echo(f"warning: stopped at a limit ({result.termination}); the allocation is "
-                   f"feasible, gap {result.gap:.3g}", err=True)
+    for warning in result.warnings[len(built.instance.warnings):]:
+        click.echo(f"warning: {warning}", err=True)
     for sentence in result.explanation:
         click.echo(f"{result.status}: {sentence}", err=True)
     if result.status == "error":
         hint = "; raise --time-limit" if result.termination == "time_limit" else ""
         click.echo(f"error: the solver stopped ({result.termination}) before finding any "
-                   f"feasible allocation{hint}", err=True)
+                   f"feasible allocation{hint}; nothing was written", err=True)
     if result.violations:
         click.echo("internal error: the allocation breaks limits: "
-                   + "; ".join(str(v) for v in result.violations[:5]), err=True)
+                   + "; ".join(str(v) for v in result.violations[:5])
+                   + "; nothing was written", err=True)
         sys.exit(3)
     sys.exit(result.exit_code)
 
@@ -200,6 +203,13 @@ def scenarios(instance: str, out: str, count: int | None, seed: int | None) -> N
     click.echo(f"wrote {out}: {sampled.count} distinct scenarios", err=True)
 
 
+ALL_FEATURES: dict[str, Any] = {
+    "pools": 0.3, "min_security": 0.2, "corruption": True, "opt_in": True, "cvar": "limit",
+    "turnover": True, "required": 2, "holder_share": True, "worst_case_k": 2,
+}
+"""What ``restake generate --all`` switches on (options given explicitly still win)."""
+
+
 @main.command()
 @click.argument("out", type=click.Path())
 @click.option("--stakes", type=click.IntRange(1, 1_000_000), required=True)
@@ -215,17 +225,54 @@ def scenarios(instance: str, out: str, count: int | None, seed: int | None) -> N
 @click.option("--required", type=click.IntRange(min=0), default=0, show_default=True,
               help="Services that must reach a (feasible) minimum security.")
 @click.option("--worst-case-k", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--pools", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              metavar="FRACTION", help="Fraction of services paid by a reward pool shared "
+              "with external stake.")
+@click.option("--min-security", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              metavar="FRACTION", help="Fraction of optional services with a minimum "
+              "security (secured or not at all).")
+@click.option("--corruption", is_flag=True,
+              help="Profit from corruption and attack thresholds on some services.")
+@click.option("--opt-in", is_flag=True,
+              help="Opt-in costs, minimum allocations and holders' max services.")
+@click.option("--cvar", type=click.Choice(["limit", "aversion"]), is_flag=False,
+              flag_value="limit", help="CVaR of the slashing loss as a limit or in the "
+              "objective (risk aversion); --cvar alone means limit.")
+@click.option("--scenarios", type=click.IntRange(min=1), default=200, show_default=True,
+              metavar="N", help="Scenarios the solver samples for CVaR.")
+@click.option("--turnover", is_flag=True,
+              help="A current allocation with turnover cost and limit.")
+@click.option("--all", "all_features", is_flag=True,
+              help="Every feature on: --pools 0.3 --min-security 0.2 --corruption --opt-in "
+              "--cvar limit --turnover --required 2 --holder-share --worst-case-k 2 "
+              "(options given explicitly win).")
 @click.option("--name", help="Instance name (default from the arguments).")
+@click.pass_context
 @_guarded
-def generate(out: str, stakes: int, services: int, seed: int, density: float,
-             assets: int | None, groups: bool, capacities: bool, holder_share: bool,
-             required: int, worst_case_k: int, name: str | None) -> None:
+def generate(context: click.Context, out: str, stakes: int, services: int, seed: int,
+             density: float, assets: int | None, groups: bool, capacities: bool,
+             holder_share: bool, required: int, worst_case_k: int, pools: float,
+             min_security: float, corruption: bool, opt_in: bool, cvar: str | None,
+             scenarios: int, turnover: bool, all_features: bool, name: str | None) -> None:
     """Write a seeded synthetic instance to OUT (.toml, .json, or a CSV folder)."""
     from optimizer.instance.generate import generate_instance
 
-    instance = generate_instance(stakes, services, seed=seed, density=density, assets=assets,
-                                 groups=groups, capacities=capacities, holder_share=holder_share,
-                                 required=required, worst_case_k=worst_case_k, name=name)
+    features: dict[str, Any] = {
+        "pools": pools, "min_security": min_security, "corruption": corruption,
+        "opt_in": opt_in, "cvar": cvar, "turnover": turnover, "required": required,
+        "holder_share": holder_share, "worst_case_k": worst_case_k,
+    }
+    if all_features:
+        for key, value in ALL_FEATURES.items():
+            source = context.get_parameter_source(key)
+            if source is None or source is click.core.ParameterSource.DEFAULT:
+                features[key] = value
+    try:
+        instance = generate_instance(stakes, services, seed=seed, density=density,
+                                     assets=assets, groups=groups, capacities=capacities,
+                                     scenarios=scenarios, name=name, **features)
+    except ValueError as error:  # arguments that do not fit together, e.g. --required > M
+        raise click.UsageError(str(error)) from None
     instance.write(out)
     size = instance.size()
     click.echo(f"wrote {out}: {size['stakes']} stakes, {size['services']} services, "

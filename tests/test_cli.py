@@ -56,13 +56,37 @@ def test_solve_json_and_output_files(tmp_path: Path) -> None:
                                    "stakes": 12, "services": 13, "pairs": 61}
 
 
-def test_output_replaces_previous_folder_whole(tmp_path: Path) -> None:
+def test_output_replaces_a_previous_solution_only(tmp_path: Path) -> None:
     out_dir = tmp_path / "solution"
-    out_dir.mkdir()
-    (out_dir / "stale.txt").write_text("old")
     assert run("solve", REALISTIC, "-o", str(out_dir))[0] == 0
-    assert not (out_dir / "stale.txt").exists()
+    (out_dir / "summary.json").write_text("stale")
+    assert run("solve", REALISTIC, "-o", str(out_dir))[0] == 0  # a previous solution: replaced
+    assert json.loads((out_dir / "summary.json").read_text())["status"] == "optimal"
     assert [p.name for p in tmp_path.iterdir()] == ["solution"]
+    (out_dir / "notes.txt").write_text("mine")
+    code, _, err = run("solve", REALISTIC, "-o", str(out_dir))
+    assert code == 2 and "notes.txt" in err and "nothing was written" in err
+    assert (out_dir / "notes.txt").read_text() == "mine"
+
+
+def test_convert_never_replaces_a_folder_with_a_file(tmp_path: Path) -> None:
+    (tmp_path / "d.toml").mkdir()
+    code, _, err = run("convert", REALISTIC, str(tmp_path / "d.toml"))
+    assert code == 2 and "is a folder" in err
+
+
+def test_failed_solve_writes_nothing(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    code, _, _ = run("solve", str(INSTANCES / "generated" / "medium-2000x100-seed2"),
+                     "--time-limit", "0.001", "-o", str(out_dir))
+    if code == 3:
+        assert not out_dir.exists()
+
+
+def test_generate_usage_error_exit_2() -> None:
+    code, _, err = run("generate", "g.toml", "--stakes", "3", "--services", "2",
+                       "--required", "5")
+    assert code == 2 and "Traceback" not in err
 
 
 def test_infeasible_exit_1_with_explanation(tmp_path: Path) -> None:

@@ -17,6 +17,13 @@ CASES = [
     (80, 12, 3, {"worst_case_k": 3, "density": 0.6, "required": 1}),
     (150, 20, 4, {"holder_share": True, "worst_case_k": 2, "density": 0.2}),
     (200, 15, 5, {"groups": False, "capacities": False, "density": 1.0}),
+    (40, 8, 6, {"min_security": 0.4, "corruption": True, "required": 1}),
+    (40, 8, 7, {"opt_in": True, "required": 1}),
+    (50, 10, 8, {"cvar": "limit", "scenarios": 100, "required": 1}),
+    (50, 10, 9, {"cvar": "aversion", "scenarios": 100}),
+    (50, 10, 10, {"turnover": True, "required": 1}),
+    (30, 6, 11, {"opt_in": True, "min_security": 0.3, "cvar": "limit", "turnover": True,
+                 "corruption": True, "required": 1, "worst_case_k": 2, "scenarios": 50}),
 ]
 
 
@@ -52,3 +59,17 @@ def test_solve_is_repeatable_bit_for_bit() -> None:
     first = optimizer.solve(instance).allocation
     second = optimizer.solve(instance).allocation
     assert first.equals(second)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_family_at_once_solves_to_proven_optimality(seed: int) -> None:
+    # Pools, semi-continuous minima, corruption, opt-in, CVaR, turnover, required services,
+    # holder shares and k = 2, all in one instance.
+    from optimizer.cli import ALL_FEATURES
+
+    instance = generate_instance(60, 12, seed=seed, scenarios=100, **ALL_FEATURES)
+    result = optimizer.solve(instance, mip_rel_gap=0.0)
+    assert result.status == "optimal" and result.is_mip
+    assert result.violations == []
+    assert result.gap <= 1e-4  # only the certified pool tolerance remains
+    assert result.cvar is not None and result.turnover_cost > 0

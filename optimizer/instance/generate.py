@@ -45,10 +45,52 @@ Structure, and why:
 - Holder share (optional): every service gets ``external_stake`` (lognormal, median 20,000
   ETH); half of them a ``max_holder_share`` of 0.1, 0.2 or 0.33.
 
+Feature switches, all off by default (an instance made without them is what it always was):
+
+- ``pools`` (fraction of services): a ``reward_pool`` R_s (ETH per year) shared pro rata with
+  ``external_stake`` E_s. E_s is the holder-share draw when there is one, else drawn from the
+  same lognormal (median 20,000 ETH); R_s = a E_s with a log-uniform in [1 %, 8 %]/yr, so the
+  pool pays a per year at the margin to a small stake, and a/2 on a stake as large as E_s. A
+  pool service's ``reward_rate`` is 0: its rewards are the pool.
+- ``min_security`` (fraction of the services that are not required): a semi-continuous
+  ``min_security`` M_s (ETH), 10-60 % of the value that could reach the service (capped by its
+  capacity), so some are worth securing and some are not.
+- ``corruption``: 30 % of services get ``attack_threshold`` alpha_s 1/3 or 1/2 and a
+  ``profit_from_corruption`` pi_s (ETH) set so that the deterrent minimum
+  (1 + gamma) pi_s / (alpha_s f_s) - E_s is 5-80 % of the value that could reach the
+  service (gamma = ``security_margin`` = 0.1; every f_s is >= 1 %). On a required service that
+  deterrent is also at most 80 % of the witness security (below), and the effective minimum
+  M_eff = max(M_s, deterrent) is what capacities, external stake and the other features are
+  sized against.
+- ``opt_in``: half of the services an ``opt_in_cost`` c_s (log-uniform 0.5-20 ETH per year);
+  30 % of the services that are not required a ``min_allocation`` l_s (log-uniform
+  10-500 ETH; never on a required service); 30 % of holders ``max_services`` K_h in 2-6,
+  raised to the number of required services the holder's witness allocation uses.
+- ``cvar``: ``cvar_alpha`` 0.95, ``scenario_count`` (``scenarios``) and ``scenario_seed``
+  (the seed): the solver samples the scenarios from the groups' ``correlation``. "limit" sets
+  ``cvar_limit`` B (ETH) at 1-4 % of the total stake value (it binds on about half of the
+  instances), and never below 1.05 x the sum over required services of f_s M_eff_s (the worst
+  loss of the witness allocation); "aversion" sets ``risk_aversion`` lambda (per ETH of CVaR)
+  uniform in [0.5, 2].
+- ``turnover``: a ``current`` allocation x0 on 30 % of the stakes: the witness allocation
+  (below) perturbed by x 0.7-1.3, plus up to 3 other eligible services at 10-100 % of
+  min(m_i, L_i / 3) each, plus, on 2 % of those stakes, a row on a service that does not accept
+  the stake's asset (counted as fully moved). ``turnover_cost`` tau is log-uniform in
+  [0.001, 0.01] per unit of value moved; ``turnover_limit`` T (ETH) is 10-30 % of the total
+  stake value, and never below 1.02 x the value moved from x0 to the witness allocation.
+
+The witness allocation shows every instance is feasible: each stake puts theta_i x M_eff_s /
+W_s on every required service s (theta_i and the witness security W_s as for required
+services above), nothing elsewhere. It meets every stake-side limit, puts exactly M_eff_s
+behind each required service (capacities and external stake are raised for it), leaves
+every optional service at 0, holds no min_allocation, fits each K_h, loses at most
+sum f_s M_eff_s in any scenario (<= B) and is within T of x0. Without required services it is
+the empty allocation.
+
 Each part draws from its own child stream of ``numpy.random.default_rng(seed)``, so turning
-one option on or off does not change the other tables. Later features (``reward_pool``,
-``opt_in_cost``, ``min_allocation``, ``current``, scenarios, CVaR, risk aversion) are not set:
-their columns are left out and take their defaults.
+one option on or off does not change the other tables (the witness-sized values aside:
+capacities and external stake of required services follow M_eff). Columns of features that
+are off are left out and take their defaults; ``current`` is then an empty table.
 """
 
 from __future__ import annotations
@@ -203,6 +245,37 @@ EXTERNAL_STAKE_LOG_SD = 1.5
 HOLDER_SHARE_SERVICE_SHARE = 0.5  # of services
 MAX_HOLDER_SHARE_CHOICES = np.array([0.1, 0.2, 0.33])
 
+POOL_APR_RANGE = (0.01, 0.08)  # R_s / E_s, per year, log-uniform
+OPTIONAL_MIN_SECURITY_RANGE = (0.1, 0.6)  # of the value that could reach the service
+
+CORRUPTION_SHARE = 0.3  # of services
+ATTACK_THRESHOLD_CHOICES = np.array([1.0 / 3.0, 1.0 / 2.0])
+DETERRENT_FRACTION_RANGE = (0.05, 0.8)  # of the value that could reach the service
+SECURITY_MARGIN = 0.1  # gamma
+
+OPT_IN_COST_SHARE = 0.5  # of services
+OPT_IN_COST_RANGE = (0.5, 20.0)  # ETH per year, log-uniform
+MIN_ALLOCATION_SHARE = 0.3  # of the services that are not required
+MIN_ALLOCATION_RANGE = (10.0, 500.0)  # ETH, log-uniform
+MAX_SERVICES_HOLDER_SHARE = 0.3  # of holders
+MAX_SERVICES_RANGE = (2, 6)
+
+CVAR_CHOICES = ("limit", "aversion")
+CVAR_ALPHA = 0.95
+CVAR_LIMIT_RANGE = (0.01, 0.04)  # of the total stake value
+CVAR_LIMIT_HEADROOM = 1.05  # over the witness allocation's worst loss
+RISK_AVERSION_RANGE = (0.5, 2.0)
+
+CURRENT_STAKE_SHARE = 0.3  # of stakes
+CURRENT_EXTRA_SERVICES = 3  # most other eligible services per stake
+CURRENT_EXTRA_RANGE = (0.1, 1.0)  # of min(m_i, L_i / 3)
+CURRENT_PERTURBATION_RANGE = (0.7, 1.3)  # factor on the witness allocation
+CURRENT_INELIGIBLE_SHARE = 0.02  # of the stakes with a current allocation
+CURRENT_INELIGIBLE_RANGE = (0.05, 0.5)  # of m_i
+TURNOVER_COST_RANGE = (0.001, 0.01)  # per unit of value moved, log-uniform
+TURNOVER_LIMIT_RANGE = (0.1, 0.3)  # of the total stake value
+TURNOVER_LIMIT_HEADROOM = 1.02  # over the value moved from x0 to the witness allocation
+
 ASSET_COLUMNS = ("asset", "price")
 HOLDER_COLUMNS = ("holder",)
 STAKE_COLUMNS = (
@@ -231,6 +304,7 @@ SERVICE_COLUMNS = (
     "groups",
 )
 GROUP_COLUMNS = ("group", "max_exposure", "correlation")
+CURRENT_COLUMNS = ("stake", "service", "fraction")
 
 # Child streams of the seed, one per part, so that options do not shift each other's draws.
 _STREAMS = (
@@ -243,6 +317,12 @@ _STREAMS = (
     "capacities",
     "required",
     "holder_share",
+    "pools",
+    "min_security",
+    "corruption",
+    "opt_in",
+    "cvar",
+    "turnover",
 )
 
 
@@ -258,6 +338,13 @@ def generate_tables(
     capacities: bool = True,
     required: int = 0,
     worst_case_k: int = 1,
+    pools: float = 0.0,
+    min_security: float = 0.0,
+    corruption: bool = False,
+    opt_in: bool = False,
+    cvar: str | None = None,
+    scenarios: int = 200,
+    turnover: bool = False,
     name: str | None = None,
 ) -> dict[str, object]:
     """Generate a seeded synthetic instance with a realistic restaking structure.
@@ -287,6 +374,26 @@ def generate_tables(
         Number of required services, each with a reachable ``min_security`` (ETH).
     worst_case_k : int, default 1
         Parameter k of ``max_worst_case_loss`` (simultaneous slashings), >= 1.
+    pools : float, default 0
+        Fraction of services, in [0, 1], paid by a ``reward_pool`` (ETH per year) shared
+        with their ``external_stake`` (ETH).
+    min_security : float, default 0
+        Fraction of the services that are not required, in [0, 1], with a semi-continuous
+        ``min_security`` (ETH).
+    corruption : bool, default False
+        Give 30 % of services a ``profit_from_corruption`` (ETH) and ``attack_threshold``
+        (1/3 or 1/2), and set ``security_margin`` 0.1.
+    opt_in : bool, default False
+        Add ``opt_in_cost`` (ETH per year) and ``min_allocation`` (ETH) to some services and
+        ``max_services`` to some holders.
+    cvar : {None, "limit", "aversion"}, default None
+        Use CVaR of the slashing loss: as a ``cvar_limit`` (ETH), or in the objective with
+        ``risk_aversion``.
+    scenarios : int, default 200
+        ``scenario_count``, the scenarios the solver samples for CVaR, >= 1 (used with
+        ``cvar`` only).
+    turnover : bool, default False
+        Add a ``current`` allocation, ``turnover_cost`` and ``turnover_limit`` (ETH).
     name : str or None, default None
         Instance name; None gives ``synthetic-<stakes>x<services>-seed<seed>``.
 
@@ -294,9 +401,10 @@ def generate_tables(
     -------
     dict
         ``"instance"`` (name, numeraire, description, source) and ``"parameters"`` dicts,
-        and DataFrames ``"assets"``, ``"holders"``, ``"stakes"``, ``"services"`` and
-        ``"groups"`` with the format's columns. ``accepts`` holds a list of asset ids or
-        ``"*"``; ``groups`` a list of group ids. NaN means "none".
+        and DataFrames ``"assets"``, ``"holders"``, ``"stakes"``, ``"services"``,
+        ``"groups"`` and ``"current"`` (empty unless ``turnover``) with the format's
+        columns. ``accepts`` holds a list of asset ids or ``"*"``; ``groups`` a list of group
+        ids. NaN means "none".
 
     Raises
     ------
@@ -304,6 +412,7 @@ def generate_tables(
         If an argument is out of range.
     """
     asset_count = _check_arguments(stakes, services, seed, density, assets, required, worst_case_k)
+    _check_features(pools, min_security, corruption, opt_in, cvar, scenarios, turnover)
     root = np.random.default_rng(seed)
     streams = dict(zip(_STREAMS, root.spawn(len(_STREAMS)), strict=True))
     catalog = ASSET_CATALOG[:asset_count]
@@ -343,29 +452,79 @@ def generate_tables(
     if holder_share:
         external_stake, max_holder_share = _draw_holder_share(services, streams["holder_share"])
 
-    min_security = np.zeros(services)
+    reward_pool = np.zeros(services)
+    if pools > 0:
+        reward_pool, external_stake = _draw_pools(pools, external_stake, streams["pools"])
+        service_table["reward_rate"] = np.where(reward_pool > 0, 0.0, service_table["reward_rate"])
+
+    minimum = np.zeros(services)
     is_required = np.zeros(services, dtype=bool)
+    theta = np.zeros(stakes)
+    witness_security = np.zeros(services)
     if required > 0:
         is_required[streams["required"].choice(services, size=required, replace=False)] = True
         accept = _ensure_required_accept_stake(accept, is_required, asset_of_stake, value)
         reachable = accept @ value_per_asset
-        min_security, capacity, external_stake = _size_required(
+        theta, witness_security = _required_witness(
             is_required=is_required,
             accept=accept,
-            reachable=reachable,
             stake_table=stake_table,
-            value=value,
             asset_of_stake=asset_of_stake,
-            holder_of_stake=holder_of_stake,
+            value=value,
             service_table=service_table,
             membership=membership,
             max_exposure=group_table["max_exposure"],
+            worst_case_k=worst_case_k,
+        )
+        minimum = _required_minimum(
+            is_required, reachable, witness_security, streams["required"]
+        )
+    # What could reach each service, within its capacity: the base of the optional minima.
+    base = np.where(np.isnan(capacity), reachable, np.fmin(reachable, capacity))
+
+    if min_security > 0:
+        minimum = _draw_optional_minimum(min_security, is_required, base, minimum,
+                                         streams["min_security"])
+
+    profit = np.zeros(services)
+    attack_threshold = np.full(services, ATTACK_THRESHOLD)
+    effective = minimum.copy()  # M_eff on the required services (used for sizing)
+    if corruption:
+        chosen, attack_threshold, deterrent = _draw_corruption(
+            is_required, base, witness_security, streams["corruption"]
+        )
+        effective = np.where(is_required, np.maximum(minimum, deterrent), minimum)
+
+    if required > 0:
+        capacity, external_stake = _secure_required(
+            is_required=is_required,
+            effective=effective,
+            accept=accept,
+            theta=theta,
+            witness_security=witness_security,
+            value=value,
+            asset_of_stake=asset_of_stake,
+            holder_of_stake=holder_of_stake,
             capacity=capacity,
             external_stake=external_stake,
             max_holder_share=max_holder_share,
-            worst_case_k=worst_case_k,
-            rng=streams["required"],
         )
+    if corruption:
+        # pi_s from the final E_s, so that (1 + gamma) pi_s / (alpha_s f_s) - E_s = deterrent.
+        # Floored: the deterrent never exceeds its target (required services stay reachable).
+        profit = np.where(
+            chosen & (deterrent > 0),
+            _round_significant(
+                (deterrent + external_stake) * attack_threshold * service_table["slash_fraction"]
+                / (1.0 + SECURITY_MARGIN), 6, np.floor,
+            ),
+            0.0,
+        )
+    witness = _Witness(
+        theta=theta,
+        security=witness_security,
+        effective=np.where(is_required & (witness_security > 0), effective, 0.0),
+    )
 
     asset_ids = np.array([a.asset for a in catalog], dtype=object)
     if density >= 1.0:
@@ -375,41 +534,91 @@ def generate_tables(
     group_ids = group_table["group"]
     groups_column = [list(group_ids[column]) for column in membership.T]
 
-    service_frame = pd.DataFrame(
-        {
-            "service": service_table["service"],
-            "reward_rate": service_table["reward_rate"],
-            "external_stake": external_stake,
-            "slash_probability": service_table["slash_probability"],
-            "slash_fraction": service_table["slash_fraction"],
-            "accepts": pd.Series(accepts_column, dtype=object),
-            "capacity": capacity,
-            "min_security": min_security,
-            "required": is_required.tolist(),
-            "profit_from_corruption": np.zeros(services),
-            "attack_threshold": np.full(services, ATTACK_THRESHOLD),
-            "max_holder_share": max_holder_share,
-            "groups": pd.Series(groups_column, dtype=object),
-        },
-        columns=list(SERVICE_COLUMNS),
-    )
+    service_columns = {
+        "service": service_table["service"],
+        "reward_rate": service_table["reward_rate"],
+        "reward_pool": reward_pool,
+        "external_stake": external_stake,
+        "slash_probability": service_table["slash_probability"],
+        "slash_fraction": service_table["slash_fraction"],
+        "accepts": pd.Series(accepts_column, dtype=object),
+        "capacity": capacity,
+        "min_security": minimum,
+        "required": is_required.tolist(),
+        "profit_from_corruption": profit,
+        "attack_threshold": attack_threshold,
+        "max_holder_share": max_holder_share,
+        "groups": pd.Series(groups_column, dtype=object),
+    }
+    column_order = list(SERVICE_COLUMNS)
+    if pools > 0:
+        column_order.insert(column_order.index("external_stake"), "reward_pool")
     holder_ids = _holder_ids(holder_kind)
+    holder_columns: dict[str, object] = {"holder": holder_ids.astype(object)}
+    if opt_in:
+        cost, floor, max_services = _draw_opt_in(
+            is_required, witness, accept, asset_of_stake, holder_of_stake, streams["opt_in"]
+        )
+        service_columns.update(opt_in_cost=cost, min_allocation=floor)
+        at = column_order.index("groups")
+        column_order[at:at] = ["opt_in_cost", "min_allocation"]
+        holder_columns["max_services"] = max_services
+
+    service_frame = pd.DataFrame(service_columns, columns=column_order)
+    stake_ids = np.strings.add(
+        np.strings.add(holder_ids[holder_of_stake], "-"), _as_str(asset_ids)[asset_of_stake]
+    ).astype(object)
     stake_frame = pd.DataFrame(
         {
-            "stake": np.strings.add(
-                np.strings.add(holder_ids[holder_of_stake], "-"), _as_str(asset_ids)[asset_of_stake]
-            ).astype(object),
+            "stake": stake_ids,
             "holder": holder_ids[holder_of_stake].astype(object),
             "asset": asset_ids[asset_of_stake],
             **stake_table,
         },
         columns=list(STAKE_COLUMNS),
     )
+    parameters: dict[str, object] = {"worst_case_k": worst_case_k}
+    if corruption:
+        parameters["security_margin"] = SECURITY_MARGIN
+    total_value = float(value.sum())
+    if cvar is not None:
+        parameters.update(_cvar_parameters(
+            cvar, scenarios, seed, total_value, witness, service_table["slash_fraction"],
+            streams["cvar"],
+        ))
+    current_frame = pd.DataFrame({c: pd.Series(dtype=object if c != "fraction" else float)
+                                  for c in CURRENT_COLUMNS})
+    if turnover:
+        stake_pos, service_pos, fraction, moved = _draw_current(
+            witness=witness,
+            accept=accept,
+            asset_of_stake=asset_of_stake,
+            value=value,
+            stake_table=stake_table,
+            rng=streams["turnover"],
+        )
+        current_frame = pd.DataFrame(
+            {
+                "stake": stake_ids[stake_pos],
+                "service": service_table["service"][service_pos],
+                "fraction": fraction,
+            },
+            columns=list(CURRENT_COLUMNS),
+        )
+        parameters.update(_turnover_parameters(total_value, moved, streams["turnover"]))
+
     arguments = (
         f"stakes={stakes}, services={services}, seed={seed}, density={density:g}, "
         f"assets={asset_count}, groups={groups}, holder_share={holder_share}, "
         f"capacities={capacities}, required={required}, worst_case_k={worst_case_k}"
     )
+    features = {"pools": f"{pools:g}" if pools > 0 else None,
+                "min_security": f"{min_security:g}" if min_security > 0 else None,
+                "corruption": "True" if corruption else None,
+                "opt_in": "True" if opt_in else None,
+                "cvar": f"{cvar}, scenarios={scenarios}" if cvar is not None else None,
+                "turnover": "True" if turnover else None}
+    arguments += "".join(f", {key}={text}" for key, text in features.items() if text)
     return {
         "instance": {
             "name": name if name is not None else f"synthetic-{stakes}x{services}-seed{seed}",
@@ -420,14 +629,13 @@ def generate_tables(
             ),
             "source": "restake generate",
         },
-        "parameters": {"worst_case_k": worst_case_k},
+        "parameters": parameters,
         "assets": pd.DataFrame({"asset": asset_ids, "price": prices}, columns=list(ASSET_COLUMNS)),
-        "holders": pd.DataFrame(
-            {"holder": holder_ids.astype(object)}, columns=list(HOLDER_COLUMNS)
-        ),
+        "holders": pd.DataFrame(holder_columns, columns=list(holder_columns)),
         "stakes": stake_frame,
         "services": service_frame,
         "groups": pd.DataFrame(group_table, columns=list(GROUP_COLUMNS)),
+        "current": current_frame,
     }
 
 
@@ -456,6 +664,30 @@ def _check_arguments(
     _check_int("required", required, 0, services)
     _check_int("worst_case_k", worst_case_k, 1, None)
     return asset_count
+
+
+def _check_features(
+    pools: float,
+    min_security: float,
+    corruption: bool,
+    opt_in: bool,
+    cvar: str | None,
+    scenarios: int,
+    turnover: bool,
+) -> None:
+    """Check the feature switches of `generate_tables`."""
+    for label, share in (("pools", pools), ("min_security", min_security)):
+        if isinstance(share, bool) or not isinstance(share, int | float):
+            raise ValueError(f"{label} must be a number in [0, 1], got {share!r}")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{label} must be in [0, 1], got {share!r}")
+    for label, switch in (("corruption", corruption), ("opt_in", opt_in),
+                          ("turnover", turnover)):
+        if not isinstance(switch, bool | np.bool_):
+            raise ValueError(f"{label} must be True or False, got {switch!r}")
+    if cvar is not None and cvar not in CVAR_CHOICES:
+        raise ValueError(f"cvar must be None, 'limit' or 'aversion', got {cvar!r}")
+    _check_int("scenarios", scenarios, 1, None)
 
 
 def _check_int(name: str, value: object, low: int, high: int | None) -> None:
@@ -715,39 +947,61 @@ def _ensure_required_accept_stake(
     return accept
 
 
-def _size_required(
+@dataclass(frozen=True)
+class _Witness:
+    """The witness allocation: theta_i x effective_s / security_s on each required service.
+
+    Attributes
+    ----------
+    theta : numpy.ndarray
+        Per stake, the fraction the unscaled witness puts on every required service that
+        accepts its asset (0 without required services).
+    security : numpy.ndarray
+        Per service, W_s: the value the unscaled witness puts behind it, ETH.
+    effective : numpy.ndarray
+        Per service, the value the witness puts behind it: M_eff_s on required services with
+        W_s > 0, else 0, ETH.
+    """
+
+    theta: np.ndarray
+    security: np.ndarray
+    effective: np.ndarray
+
+    @property
+    def scale(self) -> np.ndarray:
+        """Per service, effective_s / W_s (0 where the witness puts nothing)."""
+        scale = np.zeros_like(self.effective)
+        used = self.effective > 0
+        scale[used] = self.effective[used] / self.security[used]
+        return scale
+
+
+def _required_witness(
     *,
     is_required: np.ndarray,
     accept: np.ndarray,
-    reachable: np.ndarray,
     stake_table: dict[str, np.ndarray],
-    value: np.ndarray,
     asset_of_stake: np.ndarray,
-    holder_of_stake: np.ndarray,
+    value: np.ndarray,
     service_table: dict[str, np.ndarray],
     membership: np.ndarray,
     max_exposure: np.ndarray,
-    capacity: np.ndarray,
-    external_stake: np.ndarray,
-    max_holder_share: np.ndarray,
     worst_case_k: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Set a reachable ``min_security`` (ETH) on the required services.
+) -> tuple[np.ndarray, np.ndarray]:
+    """The witness allocation that shows the required services' minima are reachable.
 
-    Feasibility is shown by a witness allocation: each stake i puts the same fraction
-    theta_i on every required service that accepts its asset, the largest that satisfies its
-    restaking degree, per-service cap, expected-loss budget, worst-case loss (the k largest
-    f_s theta_i) and every group's max_exposure. Scaling the witness down per service keeps
-    every stake-side limit, so any min_security up to the witness's X_s is reachable; it is
-    set to at most 80 % of it. Capacities of required services are raised to 1.25 times
-    min_security and, where a holder-share cap applies, external stake is raised so that no
-    holder's witness share exceeds the cap.
+    Each stake i puts the same fraction theta_i on every required service that accepts its
+    asset, the largest that satisfies its restaking degree, per-service cap, expected-loss
+    budget, worst-case loss (the k largest f_s theta_i) and every group's max_exposure.
+    Scaling the witness down per service keeps every stake-side limit, so any minimum up to
+    the witness's W_s is reachable.
 
     Returns
     -------
-    min_security, capacity, external_stake : numpy.ndarray
-        Updated service columns, ETH.
+    theta : numpy.ndarray
+        Per stake, fraction of stake on each required service accepting its asset.
+    witness_security : numpy.ndarray
+        Per service, W_s = the value the witness puts behind it, ETH.
     """
     asset_count = accept.shape[1]
     slash_fraction = service_table["slash_fraction"]
@@ -782,35 +1036,316 @@ def _size_required(
     limits = np.where(np.isnan(limits), np.inf, limits)
     theta = np.where(required_count[asset] > 0, limits.min(axis=0), 0.0)
     witness_per_asset = np.bincount(asset, weights=value * theta, minlength=asset_count)
-    witness_security = accept @ witness_per_asset
+    return theta, accept @ witness_per_asset
 
+
+def _required_minimum(
+    is_required: np.ndarray,
+    reachable: np.ndarray,
+    witness_security: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """A reachable ``min_security`` (ETH) on the required services.
+
+    5-20 % of the value that could reach the service, and at most 80 % of what the witness
+    allocation reaches, rounded down to 3 significant digits.
+    """
     fraction = rng.uniform(*MIN_SECURITY_FRACTION_RANGE, size=is_required.size)
     target = np.minimum(fraction * reachable, MIN_SECURITY_WITNESS_SHARE * witness_security)
-    min_security = np.where(is_required, _round_significant(target, 3, np.floor), 0.0)
+    return np.where(is_required, _round_significant(target, 3, np.floor), 0.0)
 
+
+def _secure_required(
+    *,
+    is_required: np.ndarray,
+    effective: np.ndarray,
+    accept: np.ndarray,
+    theta: np.ndarray,
+    witness_security: np.ndarray,
+    value: np.ndarray,
+    asset_of_stake: np.ndarray,
+    holder_of_stake: np.ndarray,
+    capacity: np.ndarray,
+    external_stake: np.ndarray,
+    max_holder_share: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raise capacities and external stake so the witness meets each required M_eff.
+
+    Capacities of required services are raised to 1.25 times the effective minimum
+    M_eff_s and, where a holder-share cap applies, external stake is raised so that no
+    holder's witness share exceeds the cap at X_s = M_eff_s.
+
+    Returns
+    -------
+    capacity, external_stake : numpy.ndarray
+        Updated service columns, ETH.
+    """
     capacity = capacity.copy()
     capped = is_required & ~np.isnan(capacity)
     capacity[capped] = np.maximum(
         capacity[capped],
-        _round_significant(REQUIRED_CAPACITY_HEADROOM * min_security[capped], 3, np.ceil),
+        _round_significant(REQUIRED_CAPACITY_HEADROOM * effective[capped], 3, np.ceil),
     )
 
     external_stake = external_stake.copy()
     shared = np.flatnonzero(is_required & ~np.isnan(max_holder_share))
     if shared.size:
+        asset_count = accept.shape[1]
         holder_count = int(holder_of_stake[-1]) + 1
         witness_by_holder_asset = np.zeros((holder_count, asset_count))
-        np.add.at(witness_by_holder_asset, (holder_of_stake, asset), value * theta)
+        np.add.at(witness_by_holder_asset, (holder_of_stake, asset_of_stake), value * theta)
         for service in shared:
-            # At X_s = min_security each witness allocation is scaled by min_security / X_s.
-            scale = min_security[service] / witness_security[service]
+            # At X_s = M_eff each witness allocation is scaled by M_eff / W_s.
+            scale = effective[service] / witness_security[service]
             largest_holder = (witness_by_holder_asset @ accept[service]).max() * scale
             # A hair of headroom so that rounding never leaves the cap exactly tight.
             needed = _round_significant(
                 np.array([1.001 * largest_holder / max_holder_share[service]]), 3, np.ceil
             )
             external_stake[service] = max(external_stake[service], float(needed[0]))
-    return min_security, capacity, external_stake
+    return capacity, external_stake
+
+
+def _choose(share: float, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A mask of round(share x len(candidates)) of the True entries of ``candidates``."""
+    positions = np.flatnonzero(candidates)
+    count = min(positions.size, round(share * candidates.size))
+    mask = np.zeros(candidates.size, dtype=bool)
+    mask[rng.choice(positions, size=count, replace=False)] = True
+    return mask
+
+
+def _draw_pools(
+    share: float, external_stake: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw a reward pool (ETH per year) and its external stake (ETH) on ``share`` of services.
+
+    Pool services without external stake (no holder-share draw) get one from the same
+    lognormal; the pool pays R_s = a E_s, a log-uniform in ``POOL_APR_RANGE``.
+    """
+    services = external_stake.size
+    pooled = _choose(share, np.ones(services, dtype=bool), rng)
+    drawn = _round_significant(
+        rng.lognormal(np.log(EXTERNAL_STAKE_MEDIAN), EXTERNAL_STAKE_LOG_SD, size=services), 3
+    )
+    apr = _log_uniform(POOL_APR_RANGE, services, rng)
+    external_stake = np.where(pooled & (external_stake <= 0), drawn, external_stake)
+    reward_pool = np.where(pooled, _round_significant(apr * external_stake, 3), 0.0)
+    return reward_pool, external_stake
+
+
+def _draw_optional_minimum(
+    share: float,
+    is_required: np.ndarray,
+    base: np.ndarray,
+    minimum: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Add a semi-continuous ``min_security`` (ETH) to ``share`` of the optional services."""
+    chosen = _choose(share, ~is_required, rng)
+    fraction = rng.uniform(*OPTIONAL_MIN_SECURITY_RANGE, size=base.size)
+    return np.where(chosen, _round_significant(fraction * base, 3), minimum)
+
+
+def _draw_corruption(
+    is_required: np.ndarray,
+    base: np.ndarray,
+    witness_security: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Choose the services with a profit from corruption and their deterrent minimum.
+
+    Returns
+    -------
+    chosen : numpy.ndarray of bool
+        The services with a profit from corruption.
+    attack_threshold : numpy.ndarray
+        alpha_s of every service (1/3 or 1/2 where chosen, else the default 1/3).
+    deterrent : numpy.ndarray
+        Target of (1 + gamma) pi_s / (alpha_s f_s) - E_s, ETH: 5-80 % of ``base``, and on
+        required services at most 80 % of the witness security (0 where not chosen).
+    """
+    services = base.size
+    chosen = _choose(CORRUPTION_SHARE, np.ones(services, dtype=bool), rng)
+    if services and not chosen.any():
+        chosen[rng.integers(services)] = True
+    threshold = rng.choice(ATTACK_THRESHOLD_CHOICES, size=services)
+    fraction = rng.uniform(*DETERRENT_FRACTION_RANGE, size=services)
+    deterrent = fraction * base
+    deterrent = np.where(
+        is_required,
+        np.minimum(deterrent, MIN_SECURITY_WITNESS_SHARE * witness_security),
+        deterrent,
+    )
+    attack_threshold = np.where(chosen, threshold, ATTACK_THRESHOLD)
+    return chosen, attack_threshold, np.where(chosen, deterrent, 0.0)
+
+
+def _draw_opt_in(
+    is_required: np.ndarray,
+    witness: _Witness,
+    accept: np.ndarray,
+    asset_of_stake: np.ndarray,
+    holder_of_stake: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw opt-in costs (ETH per year), minimum allocations (ETH) and holders' K_h.
+
+    Minimum allocations are never on required services, and K_h is at least the number of
+    required services the holder's witness allocation uses, so the witness stays feasible.
+
+    Returns
+    -------
+    opt_in_cost, min_allocation : numpy.ndarray
+        Per service.
+    max_services : numpy.ndarray
+        Per holder, NaN for none.
+    """
+    services = is_required.size
+    cost = np.where(
+        rng.random(services) < OPT_IN_COST_SHARE,
+        _round_significant(_log_uniform(OPT_IN_COST_RANGE, services, rng), 2),
+        0.0,
+    )
+    floor = np.where(
+        (rng.random(services) < MIN_ALLOCATION_SHARE) & ~is_required,
+        _round_significant(_log_uniform(MIN_ALLOCATION_RANGE, services, rng), 2),
+        0.0,
+    )
+    holder_count = int(holder_of_stake[-1]) + 1
+    capped = rng.random(holder_count) < MAX_SERVICES_HOLDER_SHARE
+    drawn = rng.integers(MAX_SERVICES_RANGE[0], MAX_SERVICES_RANGE[1] + 1, size=holder_count)
+    used = np.flatnonzero(witness.effective > 0)
+    if used.size:
+        # Holders x assets the witness allocates, times assets x required services.
+        allocates = np.zeros((holder_count, accept.shape[1]), dtype=bool)
+        allocates[holder_of_stake[witness.theta > 0], asset_of_stake[witness.theta > 0]] = True
+        touched = (allocates.astype(np.int64) @ accept[used].T.astype(np.int64) > 0).sum(axis=1)
+        drawn = np.maximum(drawn, touched)
+    max_services = np.where(capped, drawn.astype(float), np.nan)
+    return cost, floor, max_services
+
+
+def _cvar_parameters(
+    cvar: str,
+    scenarios: int,
+    seed: int,
+    total_value: float,
+    witness: _Witness,
+    slash_fraction: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, object]:
+    """The CVaR parameters: a limit (ETH) or a risk aversion, and the scenario sampling."""
+    parameters: dict[str, object] = {"cvar_alpha": CVAR_ALPHA}
+    if cvar == "limit":
+        # The witness allocation loses at most sum_s f_s M_eff_s in any scenario.
+        forced = CVAR_LIMIT_HEADROOM * float(slash_fraction @ witness.effective)
+        limit = max(rng.uniform(*CVAR_LIMIT_RANGE) * total_value, forced)
+        parameters["cvar_limit"] = float(_round_significant(np.array([limit]), 3, np.ceil)[0])
+    else:
+        parameters["risk_aversion"] = round(float(rng.uniform(*RISK_AVERSION_RANGE)), 2)
+    parameters["scenario_count"] = scenarios
+    parameters["scenario_seed"] = seed
+    return parameters
+
+
+def _draw_current(
+    *,
+    witness: _Witness,
+    accept: np.ndarray,
+    asset_of_stake: np.ndarray,
+    value: np.ndarray,
+    stake_table: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Draw a current allocation x0 on a share of stakes.
+
+    Rows: the witness allocation perturbed, up to ``CURRENT_EXTRA_SERVICES`` other eligible
+    services, and on a few stakes a service that does not accept the stake's asset.
+
+    Returns
+    -------
+    stake_pos, service_pos, fraction : numpy.ndarray
+        The rows, sorted by stake then service, no (stake, service) twice.
+    moved : float
+        Value moved from x0 to the witness allocation, ETH.
+    """
+    stakes = asset_of_stake.size
+    services, asset_count = accept.shape
+    per_service = stake_table["max_per_service"]
+    held = np.flatnonzero(rng.random(stakes) < CURRENT_STAKE_SHARE)
+    held_asset = asset_of_stake[held]
+
+    # The witness allocation on the held stakes, perturbed.
+    used = np.flatnonzero(witness.effective > 0)
+    rows, columns = np.nonzero(accept[used][:, held_asset].T & (witness.theta[held] > 0)[:, None])
+    witness_stake, witness_service = held[rows], used[columns]
+    witness_fraction = witness.theta[witness_stake] * witness.scale[witness_service]
+    perturbed = np.minimum(
+        witness_fraction * rng.uniform(*CURRENT_PERTURBATION_RANGE, size=rows.size),
+        per_service[witness_stake],
+    )
+
+    # Other eligible services: per asset, draw positions in its list of accepting services.
+    accepting = [np.flatnonzero(accept[:, a]) for a in range(asset_count)]
+    count = np.array([len(a) for a in accepting])
+    table = np.zeros((asset_count, max(1, count.max(initial=0))), dtype=np.int64)
+    for a, listed in enumerate(accepting):
+        table[a, : listed.size] = listed
+    draws = rng.random((held.size, CURRENT_EXTRA_SERVICES))
+    position = np.floor(draws * count[held_asset][:, None]).astype(np.int64)
+    extra_stake = np.repeat(held, CURRENT_EXTRA_SERVICES)
+    extra_service = table[held_asset[:, None], position].ravel()
+    limit = np.minimum(per_service, stake_table["max_restaking"] / CURRENT_EXTRA_SERVICES)
+    extra_fraction = rng.uniform(*CURRENT_EXTRA_RANGE, size=extra_stake.size) * limit[extra_stake]
+    has_service = count[asset_of_stake[extra_stake]] > 0
+    extra_stake, extra_service = extra_stake[has_service], extra_service[has_service]
+    extra_fraction = extra_fraction[has_service]
+
+    # A few rows on services that do not accept the stake's asset (fully moved).
+    few = max(1, round(CURRENT_INELIGIBLE_SHARE * held.size)) if held.size else 0
+    odd_stake = rng.choice(held, size=few, replace=False) if few else held
+    candidates = rng.integers(services, size=(odd_stake.size, 8))
+    refused = ~accept[candidates, asset_of_stake[odd_stake][:, None]]
+    found = refused.any(axis=1)
+    odd_service = candidates[np.arange(odd_stake.size), np.argmax(refused, axis=1)][found]
+    odd_stake = odd_stake[found]
+    odd_fraction = (rng.uniform(*CURRENT_INELIGIBLE_RANGE, size=found.size)[found]
+                    * per_service[odd_stake])
+
+    stake_pos = np.concatenate([witness_stake, extra_stake, odd_stake])
+    service_pos = np.concatenate([witness_service, extra_service, odd_service])
+    fraction = np.floor(np.concatenate([perturbed, extra_fraction, odd_fraction]) * 1e4) / 1e4
+    # Keep the first row of each pair (the witness's), drop zeros, sort by stake and service.
+    key = stake_pos.astype(np.int64) * services + service_pos
+    _, first = np.unique(key, return_index=True)
+    keep = first[fraction[first] > 0]
+    stake_pos, service_pos, fraction = stake_pos[keep], service_pos[keep], fraction[keep]
+
+    # Value moved from x0 to the witness: all of the witness's value, corrected on its rows.
+    on_witness = keep < witness_stake.size
+    target = witness_fraction[keep[on_witness]]
+    moved = (
+        float(witness.effective.sum())
+        + float((value[stake_pos[on_witness]]
+                 * (np.abs(fraction[on_witness] - target) - target)).sum())
+        + float((value[stake_pos[~on_witness]] * fraction[~on_witness]).sum())
+    )
+    return stake_pos, service_pos, fraction, moved
+
+
+def _turnover_parameters(
+    total_value: float, moved: float, rng: np.random.Generator
+) -> dict[str, object]:
+    """``turnover_cost`` (per unit of value moved) and ``turnover_limit`` (ETH)."""
+    cost = float(_round_significant(np.array([_log_uniform(TURNOVER_COST_RANGE, 1, rng)[0]]),
+                                    2)[0])
+    limit = max(rng.uniform(*TURNOVER_LIMIT_RANGE) * total_value,
+                TURNOVER_LIMIT_HEADROOM * moved)
+    return {
+        "turnover_cost": cost,
+        "turnover_limit": float(_round_significant(np.array([limit]), 3, np.ceil)[0]),
+    }
 
 
 def _holder_ids(holder_kind: np.ndarray) -> np.ndarray:
@@ -868,7 +1403,7 @@ def generate_instance(stakes: int, services: int, **options: object) -> Instance
     meta: dict = tables["instance"]  # type: ignore[assignment]
     return Instance.from_frames(
         assets=tables["assets"], holders=tables["holders"], stakes=tables["stakes"],
-        services=tables["services"], groups=tables["groups"],
+        services=tables["services"], groups=tables["groups"], current=tables["current"],
         parameters=tables["parameters"], name=meta["name"], numeraire=meta["numeraire"],
         description=meta["description"], source=meta["source"],
     )
