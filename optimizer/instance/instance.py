@@ -360,9 +360,10 @@ def _overflowing_values(instance: Instance) -> list[Problem]:
 
 
 def _unreachable_services(instance: Instance) -> list[Problem]:
-    secured = set(instance.pairs["service"])
-    return [Problem(f"services ({'service'}={s})", None, "no stake is eligible for it: it gets "
-                    "no allocation") for s in instance.services.index if s not in secured]
+    reached = np.zeros(len(instance.services), dtype=bool)
+    reached[instance.pairs["service_pos"].to_numpy()] = True
+    return [Problem(f"services (service={s})", None, "no stake is eligible for it: it gets "
+                    "no allocation") for s in instance.services.index[~reached]]
 
 
 def parameter_names() -> list[str]:

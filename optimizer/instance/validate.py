@@ -178,11 +178,10 @@ def _type_table(table: RawTable, spec: Table, found: _Collector
         where = where + ids.map(lambda v: f" ({spec.id_column}={v})" if v else "")
     elif spec.name in ("eligibility", "current", "scenarios"):
         keys = [c for c in ("scenario", "holder", "stake", "service") if c in frame.columns]
-        if keys:
-            where = where + frame[keys].apply(
-                lambda row: " (" + ", ".join(f"{k}={row[k]}" for k in keys
-                                             if row[k] is not None) + ")", axis=1
-            ) if len(frame) else where
+        if keys and len(frame):
+            columns = [[f"{k}={v}" if v is not None else None for v in frame[k]] for k in keys]
+            where = where + [" (" + ", ".join(p for p in parts if p) + ")"
+                             for parts in zip(*columns, strict=True)]
     typed = {}
     for column in spec.columns:
         if column.name not in frame.columns:
