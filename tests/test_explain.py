@@ -52,3 +52,32 @@ def test_milp_conflict_names_the_holder_cap() -> None:
     assert result.status == "infeasible"
     text = " ".join(result.explanation)
     assert "requires 30 ETH" in text and "max_services of holder op" in text, text
+
+
+def _one_holder(other: dict | None = None, **service: object) -> optimizer.Instance:
+    row = {"service": "s", "reward_rate": 0.05, "min_security": 30.0, "required": True,
+           **service}
+    return optimizer.Instance.from_frames(
+        assets=pd.DataFrame({"asset": ["ETH"], "price": [1.0]}),
+        stakes=pd.DataFrame({"stake": ["op-eth"], "holder": ["op"], "asset": ["ETH"],
+                             "amount": [100.0], "max_restaking": [2.0]}),
+        services=pd.DataFrame([row, {"service": "t", "reward_rate": 0.01, **(other or {})}]),
+        groups=pd.DataFrame({"group": ["g"], "max_exposure": [0.2]}),
+        name="one-holder")
+
+
+@pytest.mark.parametrize(("service", "other", "fragment"), [
+    ({"max_holder_share": 0.2, "external_stake": 0.0}, None,
+     "max_holder_share of service s for holder op"),
+    # Each needs 15 of the group's 20 alone; together they need 30.
+    ({"groups": ["g"], "min_security": 15.0},
+     {"groups": ["g"], "min_security": 15.0, "required": True},
+     "max_exposure of group g for stake op-eth"),
+    ({"min_allocation": 60.0, "capacity": 50.0}, None, "holder op not opted into service s"),
+])
+def test_each_family_in_a_conflict_is_named(service: dict, other: dict | None,
+                                            fragment: str) -> None:
+    result = optimizer.solve(_one_holder(other, **service))
+    assert result.status == "infeasible"
+    text = " ".join(result.explanation)
+    assert "service s requires" in text and fragment in text, text
