@@ -201,3 +201,13 @@ def test_cli_solve_uses_cvar_scenarios() -> None:
     summary = json.loads(out)
     assert code == 0 and summary["objective"] == pytest.approx(3.18, rel=1e-7)
     assert summary["cvar"] == pytest.approx(11.0, rel=1e-7)
+
+
+def test_same_input_same_files_bit_for_bit(tmp_path: Path) -> None:
+    instance = str(INSTANCES / "generated" / "small-200x20-seed1.toml")
+    for name in ("a", "b"):
+        assert run("solve", instance, "-o", str(tmp_path / name), "--seed", "7")[0] == 0
+    for file in ("allocation.csv", "stakes.csv", "services.csv"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["options"]["random_seed"] == 7 and summary["solver"]["version"]

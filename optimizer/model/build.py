@@ -23,12 +23,22 @@ from optimizer.model import (
     objective,
     opt_in,
     rewards,
+    scaling,
     services,
     stake_limits,
     tail_risk,
     turnover,
 )
 from optimizer.model.index import PairIndex
+
+NUMERAIRE_ROWS = frozenset({
+    "security_definition", "security_minimum", "security_switch", "holder_concentration",
+    "min_allocation", "cvar_excess_definition", "cvar_limit", "turnover_limit",
+    "pool_reward_chord", "required_security_elastic", "cvar_limit_elastic",
+    "turnover_limit_elastic",
+})
+"""Families whose rows are in the numeraire (their duals need no rescaling); the other
+rows are in fractions of a stake or counts, so their duals scale with ``scale``."""
 
 DEFAULT_POOL_ERROR = 1e-6
 """Starting chord error of each pool-reward segment, as a fraction of the pool R_s."""
@@ -52,6 +62,9 @@ class AllocationModel:
         the model under-states its pool reward.
     scenarios : ScenarioSet or None
         The scenarios of the CVaR rows, when built.
+    scale : float
+        The model is in units of ``scale`` numeraire (see ``scaling``): its objective
+        times ``scale`` is in the numeraire. ``instance`` is the unscaled original.
     """
 
     model: pyo.ConcreteModel
@@ -60,6 +73,7 @@ class AllocationModel:
     build_seconds: float
     pool_errors: dict[int, float] = field(default_factory=dict)
     scenarios: ScenarioSet | None = None
+    scale: float = 1.0
 
 
 def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
@@ -76,6 +90,8 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
         Largest chord error of each pool-reward segment, as a fraction of its pool R_s.
     """
     start = time.perf_counter()
+    original, scale = instance, scaling.value_scale(instance)
+    instance = scaling.scaled(instance, scale)
     upper = stake_limits.per_service_bound(instance)
     if instance.parameters.worst_case_k == 1:
         upper = np.minimum(upper, loss_limits.single_slash_bound(instance))
@@ -108,5 +124,6 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
         if turnover.uses_turnover(instance):
             turnover.add_turnover(model, instance, index)
         objective.add_objective(model, instance, index)
-    return AllocationModel(model, instance, index, time.perf_counter() - start, pool_errors,
-                           scenarios if cvar else None)
+    pool_errors = {s: error * scale for s, error in pool_errors.items()}
+    return AllocationModel(model, original, index, time.perf_counter() - start, pool_errors,
+                           scenarios if cvar else None, scale)

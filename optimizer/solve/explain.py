@@ -96,7 +96,7 @@ def stake_limits_upper(instance: Instance) -> np.ndarray:
 def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet | None,
              required: np.ndarray) -> list[str]:
     built = build_model(instance, scenarios)
-    model = built.model
+    model, scale = built.model, built.scale  # the model is in units of scale numeraire
     minimum = instance.effective_min_security.to_numpy()
     chosen = [int(s) for s in required]
     for s in chosen:
@@ -104,8 +104,8 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
     model.shortfall = pyo.Var(chosen, domain=pyo.NonNegativeReals,
                               doc="how far X_s stays below M_s^eff (numeraire)")
     model.required_security_elastic = pyo.Constraint(
-        chosen, rule=lambda m, s: m.security[s] + m.shortfall[s] >= float(minimum[s]))
-    penalty = sum(model.shortfall[s] / float(minimum[s]) for s in chosen)
+        chosen, rule=lambda m, s: m.security[s] + m.shortfall[s] >= float(minimum[s] / scale))
+    penalty = sum(model.shortfall[s] * scale / float(minimum[s]) for s in chosen)
     limits: dict[str, tuple[pyo.Var, float]] = {}
     for name, expression in (("cvar_limit", "cvar"), ("turnover_limit", "turnover")):
         row = getattr(model, name, None)
@@ -117,7 +117,7 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
         model.add_component(f"{name}_excess", excess)
         model.add_component(f"{name}_elastic", pyo.Constraint(
             expr=getattr(model, expression) - excess <= bound))
-        penalty += excess / max(bound, 1.0)
+        penalty += excess / max(bound, 1e-9)  # relative, like the shortfalls
         limits[name] = (excess, bound)
     model.net_reward.deactivate()
     model.total_slack = pyo.Objective(expr=penalty, sense=pyo.minimize)
@@ -130,6 +130,7 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
         duals = _duals_with_binaries_fixed(built, options, outcome)
 
     def value(var: pyo.Var) -> float:
+        """A variable's value at the elastic solution, in the model's (scaled) units."""
         return float(values.get(id(var), 0.0))
 
     binding = _binding_limits(built, duals)
@@ -139,7 +140,7 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
     found = []
     met = []
     for s in chosen:
-        gap = value(model.shortfall[s])
+        gap = value(model.shortfall[s]) * scale
         if gap <= SLACK_TOLERANCE * max(1.0, minimum[s]):
             met.append(services.index[s])
             continue
@@ -150,7 +151,7 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
     words = {"cvar_limit": ("CVaR of the slashing loss", "cvar_limit"),
              "turnover_limit": ("value moved from the current allocation", "turnover_limit")}
     for name, (excess, bound) in limits.items():
-        over = value(excess)
+        over, bound = value(excess) * scale, bound * scale
         if over <= SLACK_TOLERANCE * max(1.0, bound):
             continue
         what, key = words[name]

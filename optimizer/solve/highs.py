@@ -19,7 +19,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from optimizer.model.build import AllocationModel
+from optimizer.model.build import NUMERAIRE_ROWS, AllocationModel
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import Status, status_of, termination_of
 
@@ -128,7 +128,8 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     if num_col == 0:
         handoff = time.perf_counter() - start
         x = np.zeros(len(built.index.upper))
-        return SolverOutcome("optimal", "empty_model", x, form.offset, form.offset, 0.0, False,
+        offset = form.offset * built.scale
+        return SolverOutcome("optimal", "empty_model", x, offset, offset, 0.0, False,
                              handoff, 0.0, 0.0, solver_version())
     is_mip = bool(form.integrality.any())
     highs.passModel(
@@ -166,28 +167,32 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
         present = form.pair_column >= 0
         x[present] = values[form.pair_column[present]]
         x = np.clip(x, 0.0, built.index.upper)
-        objective = float(info.objective_function_value)
+        # The model is in units of built.scale numeraire: objective and bound scale back.
+        objective = float(info.objective_function_value) * built.scale
         if is_mip:
-            bound = float(info.mip_dual_bound)
+            bound = float(info.mip_dual_bound) * built.scale
             gap = float(info.mip_gap)
         elif status == "optimal":
             bound, gap = objective, 0.0
             if solution.dual_valid:
-                duals = _row_duals(form, np.asarray(solution.row_dual))
+                duals = _row_duals(form, np.asarray(solution.row_dual), built.scale)
         # An LP stopped early proves no bound: bound and gap stay None.
     extract = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, is_mip, handoff,
                          solve_seconds, extract, solver_version(), duals, form.columns, values)
 
 
-def _row_duals(form: StandardForm, row_dual: np.ndarray) -> dict[str, dict[object, float]]:
+def _row_duals(form: StandardForm, row_dual: np.ndarray,
+               scale: float) -> dict[str, dict[object, float]]:
+    """Duals by component and index: numeraire per year per unit of each row's limit."""
     duals: dict[str, dict[object, float]] = {}
     for row, value in zip(form.rows, row_dual, strict=True):
         constraint = row.constraint
         name = constraint.parent_component().local_name
         key = constraint.index()
         table = duals.setdefault(name, {})
-        table[key] = table.get(key, 0.0) + float(value)
+        factor = 1.0 if name in NUMERAIRE_ROWS else scale
+        table[key] = table.get(key, 0.0) + float(value) * factor
     return duals
 
 
