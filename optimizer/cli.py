@@ -20,6 +20,7 @@ import click
 from optimizer.errors import InstanceError, OptimizerError, OutputError, Problem
 from optimizer.instance import Instance, load_instance
 from optimizer.instance.io import atomic_path
+from optimizer.solve.interrupt import Interrupted, handling_signals
 
 MAX_PROBLEMS_SHOWN = 100
 
@@ -38,7 +39,8 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with handling_signals():
+                return command(*args, **kwargs)
         except InstanceError as error:
             count = len(error.problems)
             _echo_problems(f"error: {count} problem{'s' if count != 1 else ''} in the input "
@@ -50,6 +52,9 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as error:
             click.echo(f"error: {error.filename or ''}: {error.strerror}", err=True)
             sys.exit(2)
+        except Interrupted as stop:
+            click.echo(f"interrupted ({stop}): stopped, nothing was written", err=True)
+            sys.exit(stop.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted: stopped, nothing was written", err=True)
             sys.exit(130)

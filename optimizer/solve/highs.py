@@ -20,6 +20,7 @@ import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from optimizer.model.build import NUMERAIRE_ROWS, AllocationModel
+from optimizer.solve.interrupt import solver_running
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import Status, status_of, termination_of
 
@@ -142,13 +143,15 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     handoff = time.perf_counter() - start
 
     start = time.perf_counter()
-    highs.run()
+    with solver_running(highs):
+        highs.run()
     model_status = highs.getModelStatus()
     termination = termination_of(model_status)
     if termination == "unbounded_or_infeasible":
         # Presolve could not tell which; a solve without it can.
         highs.setOptionValue("presolve", "off")
-        highs.run()
+        with solver_running(highs):
+            highs.run()
         termination = termination_of(highs.getModelStatus())
         if termination == "unbounded_or_infeasible":
             termination = "infeasible"
