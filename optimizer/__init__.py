@@ -14,6 +14,7 @@ from optimizer.errors import (
     InstanceError,
     OptimizerError,
     Problem,
+    ResourceError,
     SolverError,
 )
 from optimizer.instance import Instance, Parameters, load_instance
@@ -32,6 +33,7 @@ __all__ = [
     "OptimizerError",
     "Parameters",
     "Problem",
+    "ResourceError",
     "Result",
     "SolveOptions",
     "SolverError",

@@ -17,7 +17,13 @@ from typing import Any
 
 import click
 
-from optimizer.errors import InstanceError, OptimizerError, OutputError, Problem
+from optimizer.errors import (
+    InstanceError,
+    OptimizerError,
+    OutputError,
+    Problem,
+    ResourceError,
+)
 from optimizer.instance import Instance, load_instance
 from optimizer.instance.io import atomic_path
 from optimizer.solve.interrupt import Interrupted, handling_signals
@@ -45,6 +51,9 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             count = len(error.problems)
             _echo_problems(f"error: {count} problem{'s' if count != 1 else ''} in the input "
                            "(nothing was written):", error.problems)
+            sys.exit(2)
+        except ResourceError as error:
+            click.echo(f"error: {error} (nothing was written)", err=True)
             sys.exit(2)
         except OutputError as error:
             click.echo(f"error: {error} (nothing was written)", err=True)

@@ -64,3 +64,7 @@ class SolverError(OptimizerError):
 
 class OutputError(OptimizerError):
     """An output cannot be written where asked (a folder holding other files, say)."""
+
+
+class ResourceError(OptimizerError):
+    """The instance is too large for this machine; the message gives the estimate."""

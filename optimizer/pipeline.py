@@ -10,6 +10,7 @@ import pandas as pd
 
 from optimizer.instance import Instance
 from optimizer.model.build import DEFAULT_POOL_ERROR, AllocationModel, build_model
+from optimizer.model.memory import check_fits
 from optimizer.model.tail_risk import uses_cvar
 from optimizer.results.evaluate import Evaluation, allocation_frame, evaluate
 from optimizer.results.result import Result
@@ -46,8 +47,16 @@ def solve(instance: Instance, **options: Any) -> Result:
 
 
 def build(instance: Instance) -> AllocationModel:
-    """Build the model of ``instance``, with its CVaR scenarios when it uses CVaR."""
-    return build_model(instance, instance.scenario_set() if uses_cvar(instance) else None)
+    """Build the model of ``instance``, with its CVaR scenarios when it uses CVaR.
+
+    Raises
+    ------
+    ResourceError
+        When the build is estimated not to fit in the memory available (checked first).
+    """
+    scenarios = instance.scenario_set() if uses_cvar(instance) else None
+    check_fits(instance, len(scenarios.rows) if scenarios is not None else 0)
+    return build_model(instance, scenarios)
 
 
 def solve_built(built: AllocationModel, **options: Any) -> Result:

@@ -211,3 +211,12 @@ def test_same_input_same_files_bit_for_bit(tmp_path: Path) -> None:
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["options"]["random_seed"] == 7 and summary["solver"]["version"]
+
+
+def test_too_large_for_memory_is_refused_before_building(monkeypatch, tmp_path: Path) -> None:
+    import optimizer.model.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100e6)
+    code, _, err = run("solve", REALISTIC, "-o", str(tmp_path / "out"))
+    assert code == 2 and "needs an estimated" in err and "GB are available" in err
+    assert "make fewer pairs eligible" in err and not (tmp_path / "out").exists()
