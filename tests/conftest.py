@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 import tomli_w
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCES = ROOT / "instances"
@@ -40,3 +42,11 @@ def base_document() -> dict:
 def write_toml(path: Path, document: dict) -> Path:
     path.write_text(tomli_w.dumps(document), encoding="utf-8")
     return path
+
+
+# Property tests: a few examples per run in CI, many with HYPOTHESIS_PROFILE=long.
+settings.register_profile("ci", max_examples=12, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -29,5 +29,15 @@ def test_readme_quick_start_commands() -> None:
 
 def test_ruff_is_clean() -> None:
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "optimizer", "tests",
-                           "benchmarks"], cwd=ROOT, capture_output=True, text=True, check=False)
+                           "benchmarks", "docs"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_bad_input_table_lists_every_rule() -> None:
+    from .test_validation import RULES
+
+    text = (ROOT / "docs" / "bad-input.md").read_text()
+    for rule, *_ in RULES:
+        assert f"| {rule} |" in text, f"'{rule}' missing: run python docs/update_bad_input.py"
+    assert "(accepted)" not in text.split("| bad input |", 1)[1].split("CSV with a byte")[0]
