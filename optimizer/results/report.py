@@ -63,6 +63,10 @@ def _table(frame: pd.DataFrame, columns: list[str], max_rows: int, by: str) -> s
                    "expected_loss"):
         formatters[column] = lambda v: f"{v:,.2f}"
     formatters["coverage"] = lambda v: "-" if pd.isna(v) else f"{v:,.2f}x"
-    text = shown[columns].to_string(index=False, formatters={
-        c: f for c, f in formatters.items() if c in columns})
+    # Format by hand: pandas skips formatters on missing values.
+    cells = shown[columns].copy()
+    for column in columns:
+        if column in formatters:
+            cells[column] = [formatters[column](v) for v in cells[column]]
+    text = cells.to_string(index=False)
     return "\n".join("  " + line for line in text.splitlines()) + note
