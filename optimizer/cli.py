@@ -171,6 +171,33 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
 
 @main.command()
 @click.argument("instance", type=click.Path())
+@click.argument("solution", type=click.Path())
+@_guarded
+def security(instance: str, solution: str) -> None:
+    """Security of the restaking graph of SOLUTION (a solution folder or allocation.csv).
+
+    Per service, cost of corruption against profit from corruption; per holder, the
+    Durvasula-Roughgarden condition (at most 1 means no profitable cascading attack).
+    """
+    from optimizer.analysis.security import security_report
+    from optimizer.results.write import read_allocation
+
+    problem = _load(instance)
+    try:
+        services, holders = security_report(problem, read_allocation(Path(solution)))
+    except ValueError as error:  # an allocation that does not fit the instance
+        raise InstanceError([Problem(solution, None, str(error))]) from None
+    click.echo("services (cost of corruption against profit from corruption)")
+    click.echo(services.to_string(index=False))
+    click.echo("\nholders (condition <= 1 holds)")
+    click.echo(holders.to_string(index=False))
+    failing = holders.loc[~holders["holds"], "holder"].tolist()
+    if failing:
+        click.echo(f"warning: the security condition fails for {', '.join(failing)}", err=True)
+
+
+@main.command()
+@click.argument("instance", type=click.Path())
 @_guarded
 def validate(instance: str) -> None:
     """Check INSTANCE and list every problem (exit 2 if there is one)."""

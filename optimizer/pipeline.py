@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.analysis.security import security_report
 from optimizer.instance import Instance
 from optimizer.model.build import DEFAULT_POOL_ERROR, AllocationModel, build_model
 from optimizer.model.memory import check_fits
@@ -162,6 +163,8 @@ def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutco
         warnings=warnings,
         duals=outcome.row_duals,
         is_mip=outcome.is_mip,
+        holders=(security_report(instance, evaluation.allocation)[1] if solved
+                 else pd.DataFrame()),
         scenario_count=built.scenarios.count if built.scenarios is not None else 0,
     )
 

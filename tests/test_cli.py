@@ -38,7 +38,9 @@ def test_solve_json_and_output_files(tmp_path: Path) -> None:
     assert summary["options"]["random_seed"] == 3
     assert summary["solver"]["name"] == "HiGHS" and summary["solver"]["version"]
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "allocation.csv", "services.csv", "stakes.csv", "summary.json"]
+        "allocation.csv", "holders.csv", "services.csv", "stakes.csv", "summary.json"]
+    holders_header = (out_dir / "holders.csv").read_text().splitlines()[0]
+    assert holders_header == "holder,services,condition,holds,worst_service"
     header = (out_dir / "allocation.csv").read_text().splitlines()[0]
     assert header == "stake,holder,service,asset,fraction,amount,value"
     stakes_header = (out_dir / "stakes.csv").read_text().splitlines()[0]
@@ -220,3 +222,12 @@ def test_too_large_for_memory_is_refused_before_building(monkeypatch, tmp_path: 
     code, _, err = run("solve", REALISTIC, "-o", str(tmp_path / "out"))
     assert code == 2 and "needs an estimated" in err and "GB are available" in err
     assert "make fewer pairs eligible" in err and not (tmp_path / "out").exists()
+
+
+def test_security_command(tmp_path: Path) -> None:
+    out_dir = tmp_path / "solution"
+    assert run("solve", REALISTIC, "-o", str(out_dir))[0] == 0
+    code, out, _ = run("security", REALISTIC, str(out_dir))
+    assert code == 0 and "eigenda" in out and "condition" in out
+    code, _, err = run("security", REALISTIC, str(tmp_path / "missing"))
+    assert code == 2 and "allocation" in err

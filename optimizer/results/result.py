@@ -72,6 +72,8 @@ class Result:
     duals: dict[str, dict[object, float]] = field(default_factory=dict, repr=False)
     is_mip: bool = False
     scenario_count: int = 0
+    holders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per holder, the restaking-graph security condition (see ``analysis.security``)."""
 
     @property
     def exit_code(self) -> int:
@@ -117,6 +119,8 @@ class Result:
             "is_mip": self.is_mip,
             "scenario_count": self.scenario_count,
             "violations": [str(v) for v in self.violations],
+            "insecure_holders": ([] if self.holders.empty else
+                                 self.holders.loc[~self.holders["holds"], "holder"].tolist()),
             "warnings": self.warnings,
         }
         if self.status in ("infeasible", "unbounded"):

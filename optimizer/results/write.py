@@ -5,17 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from optimizer.errors import InstanceError, Problem
 from optimizer.instance.io import atomic_path
 
 if TYPE_CHECKING:
     from optimizer.results.result import Result
 
-SOLUTION_FILES = ("allocation.csv", "stakes.csv", "services.csv", "summary.json")
+SOLUTION_FILES = ("allocation.csv", "stakes.csv", "services.csv", "holders.csv",
+                  "summary.json")
 """The files of a solution folder, all written together."""
 
 
 def write_solution(result: Result, folder: Path) -> None:
-    """Write allocation.csv, stakes.csv, services.csv and summary.json into ``folder``.
+    """Write allocation, stakes, services, holders (.csv) and summary.json into ``folder``.
 
     The files are written to a temporary folder beside ``folder`` and moved into place
     in one step: a reader sees the previous complete output or the new one, never a mix.
@@ -26,4 +30,29 @@ def write_solution(result: Result, folder: Path) -> None:
         result.allocation.to_csv(staged / "allocation.csv", index=False)
         result.stakes.to_csv(staged / "stakes.csv", index=False)
         result.services.to_csv(staged / "services.csv", index=False)
+        result.holders.to_csv(staged / "holders.csv", index=False)
         (staged / "summary.json").write_text(result.to_json() + "\n", encoding="utf-8")
+
+
+def read_allocation(path: Path) -> pd.DataFrame:
+    """Read an allocation: ``allocation.csv`` itself, or a solution folder holding it.
+
+    Raises
+    ------
+    InstanceError
+        When the file is missing or lacks the stake, service and fraction columns.
+    """
+    file = path / "allocation.csv" if path.is_dir() or not path.suffix else path
+    if not file.is_file():
+        raise InstanceError([Problem(str(file), None, "does not exist (give a solution "
+                                     "folder or its allocation.csv)")])
+    try:
+        frame = pd.read_csv(file, dtype={"stake": str, "service": str})
+    except (ValueError, OSError) as error:
+        raise InstanceError([Problem(file.name, None, f"cannot be read as CSV: {error}")]) \
+            from None
+    missing = [c for c in ("stake", "service", "fraction") if c not in frame.columns]
+    if missing:
+        raise InstanceError([Problem(file.name, ", ".join(missing), "is missing (an allocation "
+                                     "has stake, service and fraction columns)")])
+    return frame
