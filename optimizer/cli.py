@@ -55,6 +55,9 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except ResourceError as error:
             click.echo(f"error: {error} (nothing was written)", err=True)
             sys.exit(2)
+        except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
+            sys.stderr.close()
+            sys.exit(0)
         except OutputError as error:
             click.echo(f"error: {error} (nothing was written)", err=True)
             sys.exit(2)
@@ -167,6 +170,48 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
                    + "; nothing was written", err=True)
         sys.exit(3)
     sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("instance", type=click.Path())
+@click.argument("solution", type=click.Path())
+@click.option("--runs", type=click.IntRange(1, 1_000_000), default=100_000, show_default=True,
+              help="Slashing scenarios to draw.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@_guarded
+def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool) -> None:
+    """Monte Carlo slashing of SOLUTION: the distribution of realised losses.
+
+    Expected loss, VaR and CVaR at 90/95/99%, the chance of losing more than 0.1/1/5/10%
+    of the value allocated, per-holder losses and each service's share of the tail.
+    """
+    import json
+
+    from optimizer.analysis.simulate import simulate as run_simulation
+    from optimizer.results.write import read_allocation
+
+    problem = _load(instance)
+    try:
+        result = run_simulation(problem, read_allocation(Path(solution)), runs=runs, seed=seed)
+    except ValueError as error:
+        raise InstanceError([Problem(solution, None, str(error))]) from None
+    if as_json:
+        click.echo(json.dumps({
+            "runs": runs, "seed": seed,
+            "summary": dict(zip(result.summary["measure"], result.summary["value"],
+                                strict=True)),
+            "holders": result.holders.to_dict(orient="records"),
+            "contributions": result.contributions.to_dict(orient="records"),
+        }, indent=2))
+        return
+    click.echo(f"{runs:,} slashing scenarios, seed {seed} ({problem.numeraire})")
+    click.echo(result.summary.to_string(index=False))
+    click.echo("\nholders")
+    click.echo(result.holders.to_string(index=False))
+    shares = result.contributions.sort_values("share_of_tail_loss", ascending=False)
+    click.echo("\nservices by share of the 95% tail loss")
+    click.echo(shares[shares["expected_loss"] > 0].to_string(index=False))
 
 
 @main.command()

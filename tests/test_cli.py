@@ -231,3 +231,14 @@ def test_security_command(tmp_path: Path) -> None:
     assert code == 0 and "eigenda" in out and "condition" in out
     code, _, err = run("security", REALISTIC, str(tmp_path / "missing"))
     assert code == 2 and "allocation" in err
+
+
+def test_simulate_command(tmp_path: Path) -> None:
+    out_dir = tmp_path / "solution"
+    assert run("solve", REALISTIC, "-o", str(out_dir))[0] == 0
+    code, out, _ = run("simulate", REALISTIC, str(out_dir), "--runs", "20000", "--json")
+    assert code == 0
+    summary = json.loads(out)["summary"]
+    expected = json.loads((out_dir / "summary.json").read_text())["expected_loss"]
+    assert summary["expected_loss"] == pytest.approx(expected, rel=0.3)
+    assert summary["cvar_0.99"] >= summary["cvar_0.95"] >= summary["var_0.95"]
