@@ -7,6 +7,7 @@ Logs, warnings and problems go to standard error; results to standard output or 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -128,11 +129,14 @@ def main() -> None:
 @click.option("--solver", type=click.Choice(["choose", "simplex", "ipm", "pdlp"]),
               default="choose", show_default=True, help="LP algorithm.")
 @click.option("--write-lp", type=click.Path(), help="Also write the model as an LP file.")
+@click.option("--compare-baselines", is_flag=True, help="Also evaluate the allocations "
+              "curators use today (equal split, pro rata to reward, greedy) and show the "
+              "optimizer's uplift.")
 @click.option("--verbose", "-v", is_flag=True, help="Solver log on standard error.")
 @_guarded
 def solve(instance: str, output: str | None, as_json: bool, time_limit: float | None,
           mip_gap: float | None, threads: int | None, random_seed: int, presolve: str,
-          solver: str, write_lp: str | None, verbose: bool) -> None:
+          solver: str, write_lp: str | None, compare_baselines: bool, verbose: bool) -> None:
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
     from pyomo.opt import ProblemFormat
 
@@ -152,10 +156,23 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     failed = result.status == "error" or bool(result.violations)
     if output and not failed:  # a failed solve leaves any previous output as it was
         result.to_dir(output)
+    comparison = None
+    if compare_baselines and result.objective is not None:
+        from optimizer.analysis.baselines import compare
+        from optimizer.results.evaluate import evaluate
+
+        comparison = compare(built.instance, evaluate(built.instance, result.allocation))
     if as_json:
-        click.echo(result.to_json())
+        summary = result.summary()
+        if comparison is not None:
+            summary["baselines"] = comparison.to_dict(orient="records")
+        click.echo(json.dumps(summary, indent=2, default=str))
     else:
         click.echo(format_result(result))
+        if comparison is not None:
+            click.echo("\nbaselines (every number from the evaluator; uplift = optimizer - "
+                       "baseline)")
+            click.echo(comparison.to_string(index=False))
     for warning in result.warnings[len(built.instance.warnings):]:
         click.echo(f"warning: {warning}", err=True)
     for sentence in result.explanation:

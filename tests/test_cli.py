@@ -242,3 +242,13 @@ def test_simulate_command(tmp_path: Path) -> None:
     expected = json.loads((out_dir / "summary.json").read_text())["expected_loss"]
     assert summary["expected_loss"] == pytest.approx(expected, rel=0.3)
     assert summary["cvar_0.99"] >= summary["cvar_0.95"] >= summary["var_0.95"]
+
+
+def test_compare_baselines() -> None:
+    code, out, _ = run("solve", REALISTIC, "--compare-baselines")
+    assert code == 0 and "baselines" in out and "greedy" in out and "uplift" in out
+    code, out, _ = run("solve", REALISTIC, "--compare-baselines", "--json")
+    rows = {r["allocation"]: r for r in json.loads(out)["baselines"]}
+    assert set(rows) == {"optimizer", "equal", "pro_rata", "greedy"}
+    assert rows["optimizer"]["violations"] == 0
+    assert rows["equal"]["violations"] > 0 and rows["equal"]["breaks"]
