@@ -123,23 +123,15 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     """Solve a built model with HiGHS and map the solution back to the pairs."""
     start = time.perf_counter()
     form = compile_standard_form(built)
-    highs = _new_highs(options)
-    matrix = form.matrix
-    num_col, num_row = len(form.cost), len(form.row_lower)
-    if num_col == 0:
+    highs = new_highs(options)
+    if len(form.cost) == 0:
         handoff = time.perf_counter() - start
         x = np.zeros(len(built.index.upper))
         offset = form.offset * built.scale
         return SolverOutcome("optimal", "empty_model", x, offset, offset, 0.0, False,
                              handoff, 0.0, 0.0, solver_version())
     is_mip = bool(form.integrality.any())
-    highs.passModel(
-        num_col, num_row, int(matrix.nnz), int(highspy.MatrixFormat.kColwise),
-        int(highspy.ObjSense.kMaximize if form.maximize else highspy.ObjSense.kMinimize),
-        form.offset, form.cost, form.col_lower, form.col_upper, form.row_lower, form.row_upper,
-        matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32),
-        matrix.data.astype(float), form.integrality,
-    )
+    pass_to_highs(highs, form)
     handoff = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -185,6 +177,19 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
                          solve_seconds, extract, solver_version(), duals, form.columns, values)
 
 
+def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
+    """Hand the matrices to HiGHS in one ``passModel`` call (column-wise)."""
+    matrix = form.matrix
+    highs.passModel(
+        len(form.cost), len(form.row_lower), int(matrix.nnz),
+        int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMaximize if form.maximize else highspy.ObjSense.kMinimize),
+        form.offset, form.cost, form.col_lower, form.col_upper, form.row_lower, form.row_upper,
+        matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32),
+        matrix.data.astype(float), form.integrality,
+    )
+
+
 def _row_duals(form: StandardForm, row_dual: np.ndarray,
                scale: float) -> dict[str, dict[object, float]]:
     """Duals by component and index: numeraire per year per unit of each row's limit."""
@@ -199,7 +204,8 @@ def _row_duals(form: StandardForm, row_dual: np.ndarray,
     return duals
 
 
-def _new_highs(options: SolveOptions) -> highspy.Highs:
+def new_highs(options: SolveOptions) -> highspy.Highs:
+    """A HiGHS object with the options set (threads, seed, limits, log to stderr)."""
     global _scheduler_threads
     highs = highspy.Highs()
     threads = options.threads or 0

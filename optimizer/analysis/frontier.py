@@ -1,0 +1,147 @@
+"""The reward-versus-risk efficient frontier, from one persistent model.
+
+The model is built and handed to HiGHS once, with a limit on the chosen risk measure
+(the portfolio's CVaR, or its expected slashing loss). Each point then only changes that
+row's bound in the HiGHS object already holding the model and solves again, so the
+simplex starts from the previous basis. Rebuilding the model for every point would redo
+the Pyomo build and hand-off each time (``compare_rebuild`` measures that).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import highspy
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from optimizer.instance import Instance
+from optimizer.model.index import pair_variables
+from optimizer.model.loss_limits import pair_loss_rate
+from optimizer.results.evaluate import allocation_frame, evaluate
+from optimizer.solve.highs import compile_standard_form, new_highs, pass_to_highs, solve_model
+from optimizer.solve.options import SolveOptions
+from optimizer.solve.status import status_of, termination_of
+
+RISKS = ("cvar", "expected_loss")
+
+
+@dataclass
+class Frontier:
+    """The frontier's points and allocations.
+
+    Attributes
+    ----------
+    points : pandas.DataFrame
+        point, risk_limit, status, objective, reward, expected_loss, cvar, seconds (of
+        the re-solve), and rebuild_seconds / rebuild_objective where measured.
+    allocations : pandas.DataFrame
+        point, stake, service, fraction, value: each point's allocation.
+    first_seconds : float
+        Build, hand-off and the first solve, seconds.
+    """
+
+    risk: str
+    points: pd.DataFrame
+    allocations: pd.DataFrame
+    first_seconds: float
+
+
+def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
+             compare_rebuild: bool = False, **options: object) -> Frontier:
+    """Trace ``points`` allocations from the least risk (0) to the unconstrained optimum."""
+    from optimizer.pipeline import build
+
+    if risk not in RISKS:
+        raise ValueError(f"risk must be one of {', '.join(RISKS)}, got {risk!r}")
+    if points < 2:
+        raise ValueError("a frontier needs at least 2 points")
+    settings = SolveOptions(**options)
+    start = time.perf_counter()
+    total = float(instance.stake_value.sum())
+    loose = 10.0 * total + 1.0  # a limit that does not bind
+    base = _with_limit(instance, risk, loose)
+    built = _build_with_limit(base, risk, loose, build)
+    row_name = "frontier_expected_loss" if risk == "expected_loss" else "cvar_limit"
+    form = compile_standard_form(built)
+    row = next(k for k, entry in enumerate(form.rows)
+               if entry.constraint.parent_component().local_name == row_name)
+    highs = new_highs(settings)
+    pass_to_highs(highs, form)
+    highs.run()
+    first = _read(instance, base, built, form, highs)
+    first_seconds = time.perf_counter() - start
+    top = first["cvar" if risk == "cvar" else "expected_loss"] or 0.0
+    limits = np.linspace(0.0, top, points)
+    rows, allocations = [], []
+    for k, limit in enumerate(limits):
+        tick = time.perf_counter()
+        highs.changeRowBounds(row, -highspy.kHighsInf, float(limit) / built.scale)
+        highs.run()
+        point = _read(instance, base, built, form, highs)
+        point.update(point=k, risk_limit=float(limit), seconds=time.perf_counter() - tick)
+        if compare_rebuild:
+            tick = time.perf_counter()
+            fresh = _build_with_limit(_with_limit(instance, risk, float(limit)), risk,
+                                      float(limit), build)
+            outcome = solve_model(fresh, settings)
+            point["rebuild_seconds"] = time.perf_counter() - tick
+            point["rebuild_objective"] = None if outcome.x is None else evaluate(
+                base, allocation_frame(instance, outcome.x)).objective
+        allocation = point.pop("allocation")
+        if allocation is not None:
+            allocations.append(allocation.assign(point=k))
+        rows.append(point)
+    table = pd.DataFrame(rows)
+    lead = ["point", "risk_limit", "status", "objective", "reward", "expected_loss", "cvar",
+            "seconds"]
+    table = table[lead + [c for c in table.columns if c not in lead]]
+    frame = pd.concat(allocations, ignore_index=True) if allocations else pd.DataFrame()
+    if len(frame):
+        frame = frame[["point", "stake", "service", "fraction", "value"]]
+    return Frontier(risk, table, frame, first_seconds)
+
+
+def _build_with_limit(instance: Instance, risk: str, limit: float, build: object) -> object:
+    """The model of ``instance`` with a row limiting the risk measure to ``limit``."""
+    built = build(instance)
+    if risk == "expected_loss":
+        rate = pair_loss_rate(instance) * built.index.value
+        x = pair_variables(built.model)
+        built.model.frontier_expected_loss = pyo.Constraint(
+            expr=sum(r * x[p] for p, r in enumerate(rate.tolist()) if r > 0)
+            <= limit / built.scale,
+            doc="portfolio expected loss <= the frontier point's limit (numeraire)")
+    return built
+
+
+def _with_limit(instance: Instance, risk: str, limit: float) -> Instance:
+    if risk != "cvar":
+        return instance
+    copy = replace(instance, parameters=replace(instance.parameters, cvar_limit=limit),
+                   warnings=list(instance.warnings))
+    copy._scenarios = instance._scenarios
+    return copy
+
+
+def _read(instance: Instance, base: Instance, built: object, form: object,
+          highs: highspy.Highs) -> dict[str, object]:
+    """Evaluate HiGHS's current solution (on ``base``, which carries the CVaR scenarios)."""
+    termination = termination_of(highs.getModelStatus())
+    info = highs.getInfo()
+    status = status_of(termination, info.primal_solution_status == 2)
+    if status not in ("optimal", "feasible"):
+        return {"status": status, "objective": None, "reward": None, "expected_loss": None,
+                "cvar": None, "allocation": None}
+    values = np.asarray(highs.getSolution().col_value)
+    x = np.zeros(len(built.index.upper))
+    present = form.pair_column >= 0
+    x[present] = values[form.pair_column[present]]
+    x = np.clip(x, 0.0, built.index.upper)
+    allocation = allocation_frame(instance, x)
+    evaluation = evaluate(base, allocation)
+    return {"status": status, "objective": evaluation.objective, "reward": evaluation.reward,
+            "expected_loss": evaluation.expected_loss, "cvar": evaluation.cvar,
+            "allocation": allocation}
