@@ -201,9 +201,10 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
               "[plot] extra).")
 @click.option("--compare-rebuild", is_flag=True, help="Also solve each point by rebuilding "
               "the model, to measure the speed-up and check the answers agree.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @_guarded
 def frontier(instance: str, points: int, risk: str, output: str | None, plot: str | None,
-             compare_rebuild: bool) -> None:
+             compare_rebuild: bool, quiet: bool) -> None:
     """The reward-versus-risk efficient frontier of INSTANCE, from one persistent model."""
     from optimizer.analysis.frontier import frontier as trace
     from optimizer.analysis.plots import plot_frontier, pyplot
@@ -211,7 +212,8 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
     if plot:
         pyplot()  # fail before the work when matplotlib is missing
     problem = _load(instance)
-    result = trace(problem, points=points, risk=risk, compare_rebuild=compare_rebuild)
+    result = trace(problem, points=points, risk=risk, compare_rebuild=compare_rebuild,
+                   show_progress=not quiet)
     click.echo(result.points.to_string(index=False))
     click.echo(f"first solve (build, hand-off, solve) {result.first_seconds:.2f} s; "
                f"re-solves median {result.points['seconds'].median():.3f} s", err=True)

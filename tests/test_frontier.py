@@ -51,3 +51,10 @@ def test_plot_without_matplotlib_is_a_clear_refusal(monkeypatch, tmp_path: Path)
                                        "--plot", str(tmp_path / "f.png")])
     assert result.exit_code == 2 and "pip install" in result.stderr
     assert not (tmp_path / "f.png").exists()
+
+
+def test_progress_is_silent_off_a_terminal(capsys) -> None:
+    from optimizer.analysis.progress import progress
+
+    assert list(progress(range(3), 3, "points")) == [0, 1, 2]
+    assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal

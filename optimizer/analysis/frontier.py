@@ -18,6 +18,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
+from optimizer.analysis.progress import progress
 from optimizer.model.index import pair_variables
 from optimizer.model.loss_limits import pair_loss_rate
 from optimizer.results.evaluate import allocation_frame, evaluate
@@ -50,7 +51,8 @@ class Frontier:
 
 
 def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
-             compare_rebuild: bool = False, **options: object) -> Frontier:
+             compare_rebuild: bool = False, show_progress: bool = False,
+             **options: object) -> Frontier:
     """Trace ``points`` allocations from the least risk (0) to the unconstrained optimum."""
     from optimizer.pipeline import build
 
@@ -76,7 +78,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     top = first["cvar" if risk == "cvar" else "expected_loss"] or 0.0
     limits = np.linspace(0.0, top, points)
     rows, allocations = [], []
-    for k, limit in enumerate(limits):
+    for k, limit in progress(enumerate(limits), points, "frontier points", show_progress):
         tick = time.perf_counter()
         highs.changeRowBounds(row, -highspy.kHighsInf, float(limit) / built.scale)
         highs.run()
