@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from optimizer.instance import Instance
 from optimizer.analysis.progress import progress
+from optimizer.instance import Instance
 from optimizer.model.index import pair_variables
 from optimizer.model.loss_limits import pair_loss_rate
 from optimizer.results.evaluate import allocation_frame, evaluate
