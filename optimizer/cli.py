@@ -246,23 +246,29 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
               help="Slashing scenarios to draw.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--plot", type=click.Path(), help="Write a histogram of the losses as a PNG "
+              "(needs the [plot] extra).")
 @_guarded
-def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool) -> None:
+def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool,
+             plot: str | None) -> None:
     """Monte Carlo slashing of SOLUTION: the distribution of realised losses.
 
     Expected loss, VaR and CVaR at 90/95/99%, the chance of losing more than 0.1/1/5/10%
     of the value allocated, per-holder losses and each service's share of the tail.
     """
-    import json
-
+    from optimizer.analysis.plots import plot_losses, pyplot
     from optimizer.analysis.simulate import simulate as run_simulation
     from optimizer.results.write import read_allocation
 
+    if plot:
+        pyplot()  # fail before the work when matplotlib is missing
     problem = _load(instance)
     try:
         result = run_simulation(problem, read_allocation(Path(solution)), runs=runs, seed=seed)
     except ValueError as error:
         raise InstanceError([Problem(solution, None, str(error))]) from None
+    if plot:
+        plot_losses(result.losses, result.probability, problem.numeraire, Path(plot))
     if as_json:
         click.echo(json.dumps({
             "runs": runs, "seed": seed,

@@ -236,8 +236,10 @@ def test_security_command(tmp_path: Path) -> None:
 def test_simulate_command(tmp_path: Path) -> None:
     out_dir = tmp_path / "solution"
     assert run("solve", REALISTIC, "-o", str(out_dir))[0] == 0
-    code, out, _ = run("simulate", REALISTIC, str(out_dir), "--runs", "20000", "--json")
+    code, out, _ = run("simulate", REALISTIC, str(out_dir), "--runs", "20000", "--json",
+                       "--plot", str(tmp_path / "losses.png"))
     assert code == 0
+    assert (tmp_path / "losses.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads(out)["summary"]
     expected = json.loads((out_dir / "summary.json").read_text())["expected_loss"]
     assert summary["expected_loss"] == pytest.approx(expected, rel=0.3)

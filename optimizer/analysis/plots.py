@@ -40,3 +40,18 @@ def plot_frontier(points: Any, risk: str, numeraire: str, path: Path) -> None:
     with atomic_path(Path(path)) as staged:
         figure.savefig(staged, format="png", dpi=120)
     plt.close(figure)
+
+
+def plot_losses(losses: Any, probability: Any, numeraire: str, path: Path) -> None:
+    """Histogram of the simulated portfolio loss, weighted by scenario probability (PNG)."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    axes.hist(losses, bins=50, weights=probability)
+    axes.set_yscale("log")
+    axes.set_xlabel(f"portfolio slashing loss ({numeraire})")
+    axes.set_ylabel("probability")
+    axes.set_title("Simulated slashing losses")
+    figure.tight_layout()
+    with atomic_path(Path(path)) as staged:
+        figure.savefig(staged, format="png", dpi=120)
+    plt.close(figure)
