@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -364,8 +364,3 @@ def _unreachable_services(instance: Instance) -> list[Problem]:
     reached[instance.pairs["service_pos"].to_numpy()] = True
     return [Problem(f"services (service={s})", None, "no stake is eligible for it: it gets "
                     "no allocation") for s in instance.services.index[~reached]]
-
-
-def parameter_names() -> list[str]:
-    """The parameter keys, in documented order."""
-    return [f.name for f in fields(Parameters)]
