@@ -58,3 +58,15 @@ def test_progress_is_silent_off_a_terminal(capsys) -> None:
 
     assert list(progress(range(3), 3, "points")) == [0, 1, 2]
     assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal
+
+
+def test_frontier_starts_at_the_least_feasible_risk() -> None:
+    from optimizer.instance.generate import generate_instance
+
+    instance = generate_instance(60, 10, seed=2, required=2)
+    result = frontier(instance, points=4, risk="expected_loss")
+    points = result.points
+    assert (points["status"] == "optimal").all()  # no point below what is forced
+    assert points.loc[0, "risk_limit"] > 0
+    assert points.loc[0, "expected_loss"] == pytest.approx(points.loc[0, "risk_limit"],
+                                                           rel=1e-6)

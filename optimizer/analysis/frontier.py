@@ -53,7 +53,7 @@ class Frontier:
 def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
              compare_rebuild: bool = False, show_progress: bool = False,
              **options: object) -> Frontier:
-    """Trace ``points`` allocations from the least risk (0) to the unconstrained optimum."""
+    """Trace ``points`` allocations from the least feasible risk to the unconstrained optimum."""
     from optimizer.pipeline import build
 
     if risk not in RISKS:
@@ -76,7 +76,8 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     first = _read(instance, base, built, form, highs)
     first_seconds = time.perf_counter() - start
     top = first["cvar" if risk == "cvar" else "expected_loss"] or 0.0
-    limits = np.linspace(0.0, top, points)
+    floor = _least_feasible_limit(highs, row, top, built.scale)
+    limits = np.linspace(floor, top, points)
     rows, allocations = [], []
     for k, limit in progress(enumerate(limits), points, "frontier points", show_progress):
         tick = time.perf_counter()
@@ -104,6 +105,31 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     if len(frame):
         frame = frame[["point", "stake", "service", "fraction", "value"]]
     return Frontier(risk, table, frame, first_seconds)
+
+
+BISECTIONS = 30
+"""Halvings used to find the least feasible risk limit (to about 1e-9 of the range)."""
+
+
+def _least_feasible_limit(highs: highspy.Highs, row: int, top: float, scale: float) -> float:
+    """The least risk any allocation can have (0 unless required services force some).
+
+    Found by bisection on the risk row's bound in the same HiGHS object: each probe is a
+    warm-started re-solve, and ``top`` (the unconstrained optimum's risk) is feasible.
+    """
+    def feasible(limit: float) -> bool:
+        highs.changeRowBounds(row, -highspy.kHighsInf, limit / scale)
+        highs.run()
+        return termination_of(highs.getModelStatus()) not in ("infeasible",
+                                                               "unbounded_or_infeasible")
+
+    if top <= 0 or feasible(0.0):
+        return 0.0
+    low, high = 0.0, top
+    for _ in range(BISECTIONS):
+        middle = 0.5 * (low + high)
+        low, high = (low, middle) if feasible(middle) else (middle, high)
+    return high
 
 
 def _build_with_limit(instance: Instance, risk: str, limit: float, build: object) -> object:
