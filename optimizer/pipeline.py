@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -71,10 +72,18 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
     """
     instance = built.instance
     settings = SolveOptions(**options)
+    has_binaries = any(len(getattr(built.model, name, ())) for name in ("opted_in", "secured"))
+    if built.pool_errors and has_binaries and settings.mip_rel_gap is None:
+        # The MIP's own gap comes on top of the chords': leave it half the tolerance.
+        settings = replace(settings, mip_rel_gap=0.5 * settings.pool_tolerance)
     timings: dict[str, float] = {}
     error = DEFAULT_POOL_ERROR
     for _ in range(POOL_REFINEMENTS + 1):
         outcome = solve_model(built, settings)
+        if _contradicts_bound(built, outcome, instance) and settings.presolve != "off":
+            # An allocation worth more than the proven bound: the presolved model was
+            # wrong (seen with HiGHS's MIP presolve). Solve again without presolve.
+            outcome = solve_model(built, replace(settings, presolve="off"))
         _add(timings, build=built.build_seconds, handoff=outcome.handoff_seconds,
              solve=outcome.solve_seconds, extract=outcome.extract_seconds)
         start = time.perf_counter()
@@ -90,6 +99,16 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
         error = max(FINEST_POOL_ERROR, min(error / 10.0, target))
         built = build_model(instance, built.scenarios, pool_error=error)
     return _result(built, settings, outcome, evaluation, timings, pool_gap)
+
+
+def _contradicts_bound(built: AllocationModel, outcome: SolverOutcome,
+                       instance: Instance) -> bool:
+    """Whether the allocation's exact objective exceeds what the solver proved possible."""
+    if outcome.x is None or outcome.bound is None:
+        return False
+    exact = evaluate(instance, allocation_frame(instance, outcome.x), built.scenarios).objective
+    ceiling = outcome.bound + sum(built.pool_errors.values())
+    return exact > ceiling + 1e-6 * max(1.0, abs(ceiling))
 
 
 def _add(timings: dict[str, float], **seconds: float) -> None:
@@ -116,6 +135,10 @@ def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutco
             evaluation: Evaluation, timings: dict[str, float],
             pool_gap: float | None) -> Result:
     instance = built.instance
+    status = outcome.status
+    if status == "feasible" and outcome.termination == "unknown" and evaluation.violations:
+        # HiGHS could not certify its answer (PDLP's tolerances) and it breaks limits.
+        status = "error"
     explanation: list[str] = []
     if outcome.status == "infeasible":
         start = time.perf_counter()
@@ -124,9 +147,12 @@ def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutco
     elif outcome.status == "unbounded":
         explanation = ["the objective can grow without limit: a service pays without any "
                        "limit on the stake behind it"]
-    solved = outcome.x is not None
+    solved = outcome.x is not None and status != "error"
     warnings = [str(w) for w in instance.warnings]
-    if outcome.status == "feasible":
+    if status == "error" and outcome.x is not None:
+        warnings.append("the solver's uncertified answer breaks limits beyond tolerance; "
+                        "try --solver ipm or simplex")
+    if status == "feasible":
         gap = "unknown" if outcome.gap is None else f"{outcome.gap:.3g}"
         warnings.append(f"the solver stopped short of a proof ({outcome.termination}): the "
                         f"allocation is feasible but may not be optimal (gap {gap})")
@@ -135,12 +161,13 @@ def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutco
                         f"tolerance {settings.pool_tolerance:g} at the finest breakpoints "
                         "tried")
     gap, bound = outcome.gap, outcome.bound
-    if solved and built.pool_errors and bound is not None:
-        # The exact optimum is at most the model's bound plus the chord errors.
+    if solved and bound is not None:
+        # The exact optimum is at most the model's bound plus the chord errors; the gap is
+        # always measured from the exact objective that is reported.
         bound += sum(built.pool_errors.values())
         gap = max(0.0, bound - evaluation.objective) / max(abs(evaluation.objective), 1e-9)
     return Result(
-        status=outcome.status,
+        status=status,
         termination=outcome.termination,
         objective=evaluation.objective if solved else None,
         bound=bound,

@@ -3,11 +3,12 @@
 The common-shock model keeps each service's marginal slash probability at p_s and makes
 the services of a correlation group fail together. In every scenario each service draws
 one uniform number and is slashed (by its slash_fraction f_s) when that number is below
-p_s. With probability c_g (its group's ``correlation``) the number is the group's shared
-draw instead of the service's own. Whichever draw is used is uniform, so the marginal is
-exactly p_s. Two services of a group that both take the shared draw fail together
-whenever the less likely of them fails. A service in several groups follows the group of
-highest correlation. Draws are seeded, and vectorized with numpy.
+p_s. With probability c_g (its group's ``correlation``) the group is shocked in that
+scenario, and all its services take the group's shared draw instead of their own.
+Whichever draw is used is uniform, so each service's marginal is p_s (in distribution: a
+finite sample varies around it). Two services of equal p in a group fail with
+correlation c_g. A service in several groups follows the group of highest correlation.
+Draws are seeded, and vectorized with numpy.
 
 Identical scenarios (most often "nothing slashed") are merged, their probabilities
 added: the CVaR of the merged set equals that of the sampled one, with fewer rows.
@@ -107,9 +108,11 @@ def sample(probability: np.ndarray, fraction: np.ndarray, group_of: np.ndarray,
     own = rng.random((count, n_services), dtype=np.float64)
     if len(correlation):
         shared = rng.random((count, len(correlation)), dtype=np.float64)
+        # One shock per group and scenario: with probability c_g every service of the group
+        # takes the group's draw (two services of equal p then fail with correlation c_g).
+        shock = rng.random((count, len(correlation))) < correlation
         grouped = group_of >= 0
-        follows = rng.random((count, n_services)) < np.where(
-            grouped, correlation[np.maximum(group_of, 0)], 0.0)
+        follows = shock[:, np.maximum(group_of, 0)] & grouped
         draw = np.where(follows, shared[:, np.maximum(group_of, 0)], own)
     else:
         draw = own

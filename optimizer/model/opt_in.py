@@ -42,7 +42,7 @@ def add_opt_in(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -
     reachable = {key: float((index.value[pairs] * index.upper[pairs]).sum())
                  for key, pairs in groups.items()}
     # A holder that cannot reach l_s even with everything never opts in.
-    blocked = {key for key in keys if reachable[key] < minimum[key[1]]}
+    blocked = {key for key in keys if reachable[key] < minimum[key[1]] * (1 - 1e-9)}
 
     model.opted_in = pyo.Var(keys, domain=pyo.Binary,
                              bounds=lambda m, h, s: (0, 0 if (h, s) in blocked else 1),

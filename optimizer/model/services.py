@@ -61,7 +61,8 @@ def add_security(model: pyo.ConcreteModel, instance: Instance, index: PairIndex,
     switched = semi_continuous_services(instance)
     chosen = needed | ~np.isnan(capacity) | (minimum > 0)
     chosen_list = np.flatnonzero(chosen).tolist()
-    never = {int(s) for s in switched if upper[s] < minimum[s]}
+    # A relative tolerance: 0.7 + 0.1 must reach 0.8 despite rounding.
+    never = {int(s) for s in switched if upper[s] < minimum[s] * (1 - 1e-9)}
 
     def bounds(m: pyo.ConcreteModel, s: int) -> tuple[float, float | None]:
         lower = float(minimum[s]) if required[s] else 0.0

@@ -58,5 +58,9 @@ def add_turnover(model: pyo.ConcreteModel, instance: Instance, index: PairIndex)
         doc="value moved from the current allocation (numeraire)")
     limit = instance.parameters.turnover_limit
     if limit is not None:
+        if not held and not fresh:
+            # No variable at all: keep the row (so an overrun is infeasible, not a crash).
+            model.turnover_anchor = pyo.Var(bounds=(0.0, 0.0))
+            model.turnover.expr = model.turnover.expr + model.turnover_anchor
         model.turnover_limit = pyo.Constraint(expr=model.turnover <= float(limit),
                                               doc="value moved <= T (numeraire)")

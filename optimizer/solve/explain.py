@@ -75,7 +75,8 @@ def explain_infeasibility(instance: Instance, options: SolveOptions,
                          f"{_why_minimum(instance, s)} but the eligible stake can give at most "
                          f"{_money(supply[s], numeraire)} (it accepts {accepts}; "
                          f"{int((instance.pairs['service_pos'] == s).sum())} eligible stakes, "
-                         "each at most its max_per_service, max_restaking and group limits)")
+                         "each at most its max_per_service, max_restaking, group limits and, "
+                         "with worst_case_k = 1, max_worst_case_loss / slash_fraction)")
     if found:
         return found
     found = _elastic(instance, options, scenarios, required)
@@ -139,11 +140,13 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
     services, numeraire = instance.services, instance.numeraire
     found = []
     met = []
+    short = []
     for s in chosen:
         gap = value(model.shortfall[s]) * scale
         if gap <= SLACK_TOLERANCE * max(1.0, minimum[s]):
-            met.append(services.index[s])
+            met.append(s)
             continue
+        short.append(s)
         found.append(f"service {services.index[s]} requires {_money(minimum[s], numeraire)} of "
                      f"security {_why_minimum(instance, s)} but together with the other limits "
                      f"at most {_money(minimum[s] - gap, numeraire)} can reach it"
@@ -158,9 +161,13 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
         found.append(f"the {what} must stay within {_money(bound, numeraire)} ({key}) but "
                      f"the other limits force at least {_money(bound + over, numeraire)}"
                      + (f"; binding: {binding}" if binding else ""))
-    if found and met:
+    # Name as competitors only the met services that share an eligible stake with one short.
+    stakes_of = instance.pairs.groupby("service_pos")["stake_pos"].agg(set)
+    rivals = [services.index[s] for s in met
+              if any(stakes_of.get(s, set()) & stakes_of.get(t, set()) for t in short)]
+    if found and rivals:
         found.append("competing for the same stake with the required service(s) "
-                     + ", ".join(met))
+                     + ", ".join(rivals))
     return found
 
 
