@@ -348,15 +348,12 @@ def scenarios(instance: str, out: str, count: int | None, seed: int | None) -> N
     The scenarios are those a solve would sample (the common-shock model, seeded);
     OUT solves with exactly them, and can be inspected or edited.
     """
-    from dataclasses import replace
-
     problem = _load(instance)
     if len(problem.scenarios):
         raise click.UsageError(f"{instance} already has a scenarios table")
     changes = {k: v for k, v in (("scenario_count", count), ("scenario_seed", seed))
                if v is not None}
-    if changes:
-        problem = replace(problem, parameters=replace(problem.parameters, **changes))
+    problem = problem.with_changes(parameters=changes)
     sampled = problem.scenario_set()
     problem.with_scenarios(sampled).write(out)
     click.echo(f"wrote {out}: {sampled.count} distinct scenarios", err=True)

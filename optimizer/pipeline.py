@@ -79,17 +79,12 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
     timings: dict[str, float] = {}
     error = DEFAULT_POOL_ERROR
     for _ in range(POOL_REFINEMENTS + 1):
-        outcome = solve_model(built, settings)
-        if _contradicts_bound(built, outcome, instance) and settings.presolve != "off":
+        outcome, evaluation = _solve_and_evaluate(built, settings, timings)
+        if _contradicts_bound(built, outcome, evaluation) and settings.presolve != "off":
             # An allocation worth more than the proven bound: the presolved model was
             # wrong (seen with HiGHS's MIP presolve). Solve again without presolve.
-            outcome = solve_model(built, replace(settings, presolve="off"))
-        _add(timings, build=built.build_seconds, handoff=outcome.handoff_seconds,
-             solve=outcome.solve_seconds, extract=outcome.extract_seconds)
-        start = time.perf_counter()
-        fractions = outcome.x if outcome.x is not None else np.zeros(len(instance.pairs))
-        evaluation = evaluate(instance, allocation_frame(instance, fractions), built.scenarios)
-        _add(timings, evaluate=time.perf_counter() - start)
+            outcome, evaluation = _solve_and_evaluate(
+                built, replace(settings, presolve="off"), timings)
         pool_gap = _pool_gap(built, outcome, evaluation)
         if pool_gap is None or pool_gap <= settings.pool_tolerance or error <= FINEST_POOL_ERROR:
             break
@@ -101,14 +96,27 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
     return _result(built, settings, outcome, evaluation, timings, pool_gap)
 
 
+def _solve_and_evaluate(built: AllocationModel, settings: SolveOptions,
+                        timings: dict[str, float]) -> tuple[SolverOutcome, Evaluation]:
+    """Solve, then evaluate the allocation found (all zero without one), adding timings."""
+    instance = built.instance
+    outcome = solve_model(built, settings)
+    _add(timings, build=built.build_seconds, handoff=outcome.handoff_seconds,
+         solve=outcome.solve_seconds, extract=outcome.extract_seconds)
+    start = time.perf_counter()
+    fractions = outcome.x if outcome.x is not None else np.zeros(len(instance.pairs))
+    evaluation = evaluate(instance, allocation_frame(instance, fractions), built.scenarios)
+    _add(timings, evaluate=time.perf_counter() - start)
+    return outcome, evaluation
+
+
 def _contradicts_bound(built: AllocationModel, outcome: SolverOutcome,
-                       instance: Instance) -> bool:
+                       evaluation: Evaluation) -> bool:
     """Whether the allocation's exact objective exceeds what the solver proved possible."""
     if outcome.x is None or outcome.bound is None:
         return False
-    exact = evaluate(instance, allocation_frame(instance, outcome.x), built.scenarios).objective
     ceiling = outcome.bound + sum(built.pool_errors.values())
-    return exact > ceiling + 1e-6 * max(1.0, abs(ceiling))
+    return evaluation.objective > ceiling + 1e-6 * max(1.0, abs(ceiling))
 
 
 def _add(timings: dict[str, float], **seconds: float) -> None:

@@ -10,7 +10,7 @@ the Pyomo build and hand-off each time (``compare_rebuild`` measures that).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
@@ -148,10 +148,7 @@ def _build_with_limit(instance: Instance, risk: str, limit: float, build: object
 def _with_limit(instance: Instance, risk: str, limit: float) -> Instance:
     if risk != "cvar":
         return instance
-    copy = replace(instance, parameters=replace(instance.parameters, cvar_limit=limit),
-                   warnings=list(instance.warnings))
-    copy._scenarios = instance._scenarios
-    return copy
+    return instance.with_changes(keep_scenarios=True, parameters={"cvar_limit": limit})
 
 
 def _read(instance: Instance, base: Instance, built: object, form: object,

@@ -8,7 +8,7 @@ L_w = sum_s xi_{w,s} X_s for the portfolio and sum_s xi_{w,s} X_{h,s} for each h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -57,9 +57,9 @@ def simulate(instance: Instance, allocation: pd.DataFrame, runs: int = 100_000,
     services = instance.services
     security = evaluation.services.set_index("service")["security"].reindex(
         services.index).to_numpy()
-    sampled = replace(instance.parameters, scenario_count=runs, scenario_seed=seed)
-    scenarios = replace(instance, parameters=sampled, warnings=[],
-                        scenarios=instance.scenarios.iloc[0:0]).scenario_set()
+    scenarios = instance.with_changes(
+        parameters={"scenario_count": runs, "scenario_seed": seed},
+        scenarios=instance.scenarios.iloc[0:0]).scenario_set()
     losses = scenarios.losses(security)
     probability = scenarios.probability
     allocated = float(security.sum())

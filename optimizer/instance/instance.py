@@ -248,8 +248,21 @@ class Instance:
 
     def with_scenarios(self, chosen: ScenarioSet) -> Instance:
         """A copy of this instance whose ``scenarios`` table holds ``chosen``."""
-        return replace(self, scenarios=chosen.table(self.services.index),
-                       warnings=list(self.warnings))
+        return self.with_changes(scenarios=chosen.table(self.services.index))
+
+    def with_changes(self, keep_scenarios: bool = False, **changes: Any) -> Instance:
+        """A copy with some tables or parameters replaced (pairs and values recomputed).
+
+        ``parameters`` may be a dict of the parameters to change. ``keep_scenarios``
+        carries the sampled scenario set over, for changes that do not affect it (values
+        scaled, a limit moved); otherwise it is drawn again when needed.
+        """
+        if isinstance(changes.get("parameters"), dict):
+            changes["parameters"] = replace(self.parameters, **changes["parameters"])
+        copy = replace(self, warnings=list(self.warnings), **changes)
+        if keep_scenarios:
+            copy._scenarios = self._scenarios
+        return copy
 
     def size(self) -> dict[str, int]:
         """Counts: stakes, services, eligible pairs."""

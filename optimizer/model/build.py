@@ -76,6 +76,14 @@ class AllocationModel:
     scale: float = 1.0
 
 
+def pair_upper_bound(instance: Instance) -> np.ndarray:
+    """The bound on each x_{i,s}: m_i, and with k = 1 also c_i / f_s (fraction of stake)."""
+    upper = stake_limits.per_service_bound(instance)
+    if instance.parameters.worst_case_k == 1:
+        upper = np.minimum(upper, loss_limits.single_slash_bound(instance))
+    return upper
+
+
 def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
                 pool_error: float = DEFAULT_POOL_ERROR) -> AllocationModel:
     """Build the allocation model of ``instance``.
@@ -92,10 +100,7 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
     start = time.perf_counter()
     original, scale = instance, scaling.value_scale(instance)
     instance = scaling.scaled(instance, scale)
-    upper = stake_limits.per_service_bound(instance)
-    if instance.parameters.worst_case_k == 1:
-        upper = np.minimum(upper, loss_limits.single_slash_bound(instance))
-    index = PairIndex.of(instance, upper)
+    index = PairIndex.of(instance, pair_upper_bound(instance))
     services_table = instance.services
     n_services = len(services_table)
     cvar = scenarios is not None and tail_risk.uses_cvar(instance)

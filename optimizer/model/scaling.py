@@ -12,7 +12,6 @@ and every objective term is divided by S exactly (a power of two divides without
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
@@ -41,10 +40,7 @@ def scaled(instance: Instance, scale: float) -> Instance:
     for column in SERVICE_VALUES:
         services[column] = services[column] / scale
     parameters = instance.parameters
-    parameters = replace(parameters, **{
-        key: getattr(parameters, key) / scale for key in ("cvar_limit", "turnover_limit")
-        if getattr(parameters, key) is not None})
-    copy = replace(instance, assets=assets, services=services, parameters=parameters,
-                   warnings=list(instance.warnings))
-    copy._scenarios = instance._scenarios
-    return copy
+    limits = {key: getattr(parameters, key) / scale for key in ("cvar_limit", "turnover_limit")
+              if getattr(parameters, key) is not None}
+    return instance.with_changes(keep_scenarios=True, assets=assets, services=services,
+                                 parameters=limits)

@@ -25,9 +25,8 @@ import pyomo.environ as pyo
 
 from optimizer.instance import Instance
 from optimizer.instance.scenarios import ScenarioSet
-from optimizer.model.build import AllocationModel, build_model
+from optimizer.model.build import AllocationModel, build_model, pair_upper_bound
 from optimizer.model.index import PairIndex
-from optimizer.model.loss_limits import single_slash_bound
 from optimizer.model.services import security_upper_bound
 from optimizer.solve.highs import solve_model
 from optimizer.solve.options import SolveOptions
@@ -59,8 +58,7 @@ def explain_infeasibility(instance: Instance, options: SolveOptions,
                               & (instance.effective_min_security.to_numpy() > 0))
     minimum = instance.effective_min_security.to_numpy()
     capacity = services["capacity"].to_numpy()
-    upper = stake_limits_upper(instance)
-    supply = security_upper_bound(instance, PairIndex.of(instance, upper))
+    supply = security_upper_bound(instance, PairIndex.of(instance, pair_upper_bound(instance)))
     found: list[str] = []
     for s in required:
         name = services.index[s]
@@ -83,15 +81,6 @@ def explain_infeasibility(instance: Instance, options: SolveOptions,
     return found or ["HiGHS proved the instance infeasible, but relaxing the required minimum "
                      "securities, the CVaR limit and the turnover limit did not isolate the "
                      "conflict"]
-
-
-def stake_limits_upper(instance: Instance) -> np.ndarray:
-    """The per-pair bound the model uses: m_i, and c_i / f_s when k = 1."""
-    stakes = instance.stakes
-    upper = stakes["max_per_service"].to_numpy()[instance.pairs["stake_pos"].to_numpy()]
-    if instance.parameters.worst_case_k == 1:
-        upper = np.minimum(upper, single_slash_bound(instance))
-    return upper
 
 
 def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet | None,

@@ -112,7 +112,7 @@ def compile_standard_form(built: AllocationModel) -> StandardForm:
     rhs = np.asarray(info.rhs, dtype=float)
     sense = np.fromiter((row.bound_type for row in info.rows), dtype=np.int8, count=len(rhs))
     # mixed_form marks <= rows 1, >= rows -1 and equalities 0.
-    row_lower = np.where(sense == 1, -highspy.kHighsInf, np.where(sense == -1, rhs, rhs))
+    row_lower = np.where(sense == 1, -highspy.kHighsInf, rhs)
     row_upper = np.where(sense == -1, highspy.kHighsInf, rhs)
     objective = info.objectives[0] if info.objectives else None
     cost = (info.c.toarray()[0] if info.c.shape[0] else np.zeros(count)).astype(float)
