@@ -19,8 +19,10 @@ import pyomo.environ as pyo
 
 from optimizer.analysis.progress import progress
 from optimizer.instance import Instance
+from optimizer.model.build import AllocationModel
 from optimizer.model.index import pair_variables
 from optimizer.model.loss_limits import pair_loss_rate
+from optimizer.pipeline import build
 from optimizer.results.evaluate import allocation_frame, evaluate
 from optimizer.solve.highs import compile_standard_form, new_highs, pass_to_highs, solve_model
 from optimizer.solve.options import SolveOptions
@@ -54,8 +56,6 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
              compare_rebuild: bool = False, show_progress: bool = False,
              **options: object) -> Frontier:
     """Trace ``points`` allocations from the least feasible risk to the unconstrained optimum."""
-    from optimizer.pipeline import build
-
     if risk not in RISKS:
         raise ValueError(f"risk must be one of {', '.join(RISKS)}, got {risk!r}")
     if points < 2:
@@ -65,7 +65,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     total = float(instance.stake_value.sum())
     loose = 10.0 * total + 1.0  # a limit that does not bind
     base = _with_limit(instance, risk, loose)
-    built = _build_with_limit(base, risk, loose, build)
+    built = _build_with_limit(base, risk, loose)
     row_name = "frontier_expected_loss" if risk == "expected_loss" else "cvar_limit"
     form = compile_standard_form(built)
     row = next(k for k, entry in enumerate(form.rows)
@@ -88,7 +88,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
         if compare_rebuild:
             tick = time.perf_counter()
             fresh = _build_with_limit(_with_limit(instance, risk, float(limit)), risk,
-                                      float(limit), build)
+                                      float(limit))
             outcome = solve_model(fresh, settings)
             point["rebuild_seconds"] = time.perf_counter() - tick
             point["rebuild_objective"] = None if outcome.x is None else evaluate(
@@ -132,7 +132,7 @@ def _least_feasible_limit(highs: highspy.Highs, row: int, top: float, scale: flo
     return high
 
 
-def _build_with_limit(instance: Instance, risk: str, limit: float, build: object) -> object:
+def _build_with_limit(instance: Instance, risk: str, limit: float) -> AllocationModel:
     """The model of ``instance`` with a row limiting the risk measure to ``limit``."""
     built = build(instance)
     if risk == "expected_loss":
