@@ -192,8 +192,10 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
 @main.command()
 @click.argument("instance", type=click.Path())
 @click.option("--points", type=click.IntRange(2, 500), default=10, show_default=True)
-@click.option("--risk", type=click.Choice(["cvar", "expected_loss"]), default="cvar",
-              show_default=True, help="Risk measure on the frontier's x axis.")
+@click.option("--risk", type=click.Choice(["cvar", "expected_loss", "worst_case_loss"]),
+              default="cvar", show_default=True, help="Risk measure on the frontier's x axis: "
+              "CVaR, expected loss, or the loss when the worst_case_k services costing most "
+              "are slashed at once.")
 @click.option("--output", "-o", type=click.Path(), help="Write the points and their "
               "allocations: FILE.csv (points; allocations in FILE-allocations.csv) or "
               "FILE.json (both).")
@@ -248,9 +250,10 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--plot", type=click.Path(), help="Write a histogram of the losses as a PNG "
               "(needs the [plot] extra).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @_guarded
 def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool,
-             plot: str | None) -> None:
+             plot: str | None, quiet: bool) -> None:
     """Monte Carlo slashing of SOLUTION: the distribution of realised losses.
 
     Expected loss, VaR and CVaR at 90/95/99%, the chance of losing more than 0.1/1/5/10%
@@ -264,7 +267,8 @@ def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool,
         pyplot()  # fail before the work when matplotlib is missing
     problem = _load(instance)
     try:
-        result = run_simulation(problem, read_allocation(Path(solution)), runs=runs, seed=seed)
+        result = run_simulation(problem, read_allocation(Path(solution)), runs=runs, seed=seed,
+                                show_progress=not quiet)
     except ValueError as error:
         raise InstanceError([Problem(solution, None, str(error))]) from None
     if plot:

@@ -6,9 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import optimizer
 from optimizer.analysis.frontier import frontier
 from optimizer.cli import main
 
@@ -16,15 +18,46 @@ from .conftest import INSTANCES
 from .test_tail_risk import _book
 
 
-@pytest.mark.parametrize("risk", ["cvar", "expected_loss"])
+@pytest.mark.parametrize("risk", ["cvar", "expected_loss", "worst_case_loss"])
 def test_frontier_is_monotone_and_meets_its_limits(risk: str) -> None:
-    result = frontier(_book(), points=6, risk=risk)
+    book = _book(worst_case_k=2)
+    result = frontier(book, points=6, risk=risk)
     points = result.points
     assert (points["status"] == "optimal").all()
     assert points["objective"].is_monotonic_increasing
     assert (points[risk] <= points["risk_limit"] * (1 + 1e-6) + 1e-9).all()
     assert points.loc[0, risk] == pytest.approx(0.0, abs=1e-9)
     assert set(result.allocations["point"]) <= set(points["point"])
+    # The worst case recomputed here from each point's allocation: the two services
+    # costing the portfolio most (sum over stakes of f_s x value), slashed together.
+    slash = book.services["slash_fraction"]
+    value = book.stake_value
+    for k, allocation in result.allocations.groupby("point"):
+        loss = (allocation["fraction"] * value[allocation["stake"]].to_numpy()
+                * slash[allocation["service"]].to_numpy())
+        per_service = loss.groupby(allocation["service"].to_numpy()).sum()
+        worst = per_service.sort_values(ascending=False).iloc[:2].sum()
+        assert points.loc[k, "worst_case_loss"] == pytest.approx(worst, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(("k", "middle_objective"), [(1, 0.75), (2, 1.0)])
+def test_worst_case_frontier_hand_derived(k: int, middle_objective: float) -> None:
+    # One 10 ETH stake (restaking up to 2) and two services losing half of what is behind
+    # them, never slashed in expectation: A pays 10 %/yr, B 5 %/yr.
+    # Unconstrained: all of it behind both, reward 1.5, and the worst case is 5 (k = 1: the
+    # larger service loss) or 10 (k = 2: both). The middle of 3 points halves that limit:
+    # - k = 1, limit 2.5: each 5 x_s <= 2.5, so x = (0.5, 0.5), reward 0.5 + 0.25 = 0.75;
+    # - k = 2, limit 5: 5 x_A + 5 x_B <= 5, the better A takes it all, reward 1.0.
+    book = optimizer.Instance.from_frames(
+        assets=pd.DataFrame({"asset": ["ETH"], "price": [1.0]}),
+        stakes=pd.DataFrame({"stake": ["a"], "holder": ["a"], "asset": ["ETH"],
+                             "amount": [10.0], "max_restaking": [2.0]}),
+        services=pd.DataFrame({"service": ["A", "B"], "reward_rate": [0.10, 0.05],
+                               "slash_probability": [0.0, 0.0], "slash_fraction": [0.5, 0.5]}),
+        parameters={"worst_case_k": k}, name="worst-case")
+    points = frontier(book, points=3, risk="worst_case_loss").points
+    assert points["risk_limit"].tolist() == pytest.approx([0.0, 2.5 * k, 5.0 * k])
+    assert points["objective"].tolist() == pytest.approx([0.0, middle_objective, 1.5])
 
 
 def test_persistent_resolves_equal_rebuilt_solves() -> None:

@@ -40,3 +40,16 @@ def test_holder_losses_add_up() -> None:
     total = run.summary.set_index("measure")["value"]["expected_loss"]
     assert run.holders["expected_loss"].sum() == pytest.approx(total, rel=1e-9)
     assert isinstance(run.contributions, pd.DataFrame)
+
+
+def test_holder_batches_do_not_change_the_answer(monkeypatch) -> None:
+    # One holder per batch against all holders in one batch: identical per-holder numbers.
+    import optimizer.analysis.simulate as simulation
+
+    instance = _book(risk_aversion=0.05)
+    allocation = optimizer.solve(instance).allocation
+    whole = simulate(instance, allocation, runs=20_000, seed=4).holders
+    monkeypatch.setattr(simulation, "BATCH_CELLS", 1)
+    assert len(simulation._holder_batches(2, 20_000)) == 2
+    batched = simulate(instance, allocation, runs=20_000, seed=4).holders
+    pd.testing.assert_frame_equal(whole, batched)

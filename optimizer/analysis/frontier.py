@@ -1,10 +1,12 @@
 """The reward-versus-risk efficient frontier, from one persistent model.
 
-The model is built and handed to HiGHS once, with a limit on the chosen risk measure
-(the portfolio's CVaR, or its expected slashing loss). Each point then only changes that
-row's bound in the HiGHS object already holding the model and solves again, so the
-simplex starts from the previous basis. Rebuilding the model for every point would redo
-the Pyomo build and hand-off each time (``compare_rebuild`` measures that).
+The model is built and handed to HiGHS once, with a limit on the chosen risk measure:
+the portfolio's CVaR, its expected slashing loss, or its worst case (the loss when the k
+services that would cost it most are slashed at once, k = ``worst_case_k``). Each point
+then only changes that row's bound in the HiGHS object already holding the model and
+solves again, so the simplex starts from the previous basis. Rebuilding the model for
+every point would redo the Pyomo build and hand-off each time (``compare_rebuild``
+measures that).
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from optimizer.analysis.progress import progress
 from optimizer.instance import Instance
 from optimizer.model.build import AllocationModel
 from optimizer.model.index import pair_variables
-from optimizer.model.loss_limits import pair_loss_rate
+from optimizer.model.loss_limits import pair_loss_rate, pair_slash_fraction
 from optimizer.pipeline import build
 from optimizer.results.evaluate import allocation_frame, evaluate
 from optimizer.solve.highs import compile_standard_form, new_highs, pass_to_highs, solve_model
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import status_of, termination_of
 
-RISKS = ("cvar", "expected_loss")
+RISKS = ("cvar", "expected_loss", "worst_case_loss")
+ROW_OF_RISK = {"cvar": "cvar_limit", "expected_loss": "frontier_expected_loss",
+               "worst_case_loss": "frontier_worst_case"}
 
 
 @dataclass
@@ -38,8 +42,9 @@ class Frontier:
     Attributes
     ----------
     points : pandas.DataFrame
-        point, risk_limit, status, objective, reward, expected_loss, cvar, seconds (of
-        the re-solve), and rebuild_seconds / rebuild_objective where measured.
+        point, risk_limit, status, objective, reward, expected_loss, cvar,
+        worst_case_loss, seconds (of the re-solve), and rebuild_seconds /
+        rebuild_objective where measured.
     allocations : pandas.DataFrame
         point, stake, service, fraction, value: each point's allocation.
     first_seconds : float
@@ -66,7 +71,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     loose = 10.0 * total + 1.0  # a limit that does not bind
     base = _with_limit(instance, risk, loose)
     built = _build_with_limit(base, risk, loose)
-    row_name = "frontier_expected_loss" if risk == "expected_loss" else "cvar_limit"
+    row_name = ROW_OF_RISK[risk]
     form = compile_standard_form(built)
     row = next(k for k, entry in enumerate(form.rows)
                if entry.constraint.parent_component().local_name == row_name)
@@ -75,7 +80,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     highs.run()
     first = _read(instance, base, built, form, highs)
     first_seconds = time.perf_counter() - start
-    top = first["cvar" if risk == "cvar" else "expected_loss"] or 0.0
+    top = first[risk] or 0.0
     floor = _least_feasible_limit(highs, row, top, built.scale)
     limits = np.linspace(floor, top, points)
     rows, allocations = [], []
@@ -99,7 +104,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
         rows.append(point)
     table = pd.DataFrame(rows)
     lead = ["point", "risk_limit", "status", "objective", "reward", "expected_loss", "cvar",
-            "seconds"]
+            "worst_case_loss", "seconds"]
     table = table[lead + [c for c in table.columns if c not in lead]]
     frame = pd.concat(allocations, ignore_index=True) if allocations else pd.DataFrame()
     if len(frame):
@@ -142,7 +147,47 @@ def _build_with_limit(instance: Instance, risk: str, limit: float) -> Allocation
             expr=sum(r * x[p] for p, r in enumerate(rate.tolist()) if r > 0)
             <= limit / built.scale,
             doc="portfolio expected loss <= the frontier point's limit (numeraire)")
+    if risk == "worst_case_loss":
+        _add_worst_case_row(built, instance, limit)
     return built
+
+
+def _add_worst_case_row(built: AllocationModel, instance: Instance, limit: float) -> None:
+    """The k largest service losses f_s X_s sum to at most ``limit`` (numeraire).
+
+    Ogryczak and Tamir's form, as for a stake's worst case: k t + sum_s u_s <= limit with
+    u_s >= f_s X_s - t and u, t >= 0, over the services some stake could put value behind.
+    """
+    k = instance.parameters.worst_case_k
+    slash = pair_slash_fraction(instance)
+    weight = (slash * built.index.value).tolist()
+    x = pair_variables(built.model)
+    services = [s for s, pairs in enumerate(built.index.by_service)
+                if len(pairs) and slash[pairs[0]] > 0]
+    model = built.model
+    model.frontier_threshold = pyo.Var(domain=pyo.NonNegativeReals,
+                                       doc="t, the k-th largest service loss (numeraire)")
+    model.frontier_excess = pyo.Var(services, domain=pyo.NonNegativeReals,
+                                    doc="u_s >= f_s X_s - t (numeraire)")
+    model.frontier_excess_definition = pyo.Constraint(
+        services, rule=lambda m, s: m.frontier_excess[s] + m.frontier_threshold
+        - sum(weight[p] * x[p] for p in built.index.by_service[s]) >= 0,
+        doc="u_s >= f_s X_s - t (numeraire)")
+    model.frontier_worst_case = pyo.Constraint(
+        expr=k * model.frontier_threshold + sum(model.frontier_excess[s] for s in services)
+        <= limit / built.scale,
+        doc="the k largest service losses f_s X_s sum to <= the point's limit (numeraire)")
+
+
+def worst_case_loss(instance: Instance, services: pd.DataFrame) -> float:
+    """The portfolio's loss if the k services costing it most are slashed at once (numeraire).
+
+    ``services`` is an evaluation's per-service table (``security`` in numeraire).
+    """
+    fraction = instance.services["slash_fraction"]
+    loss = services.set_index("service")["security"].reindex(fraction.index).fillna(0.0)
+    ranked = np.sort((loss * fraction).to_numpy())[::-1]
+    return float(ranked[:instance.parameters.worst_case_k].sum())
 
 
 def _with_limit(instance: Instance, risk: str, limit: float) -> Instance:
@@ -159,7 +204,7 @@ def _read(instance: Instance, base: Instance, built: object, form: object,
     status = status_of(termination, info.primal_solution_status == 2)
     if status not in ("optimal", "feasible"):
         return {"status": status, "objective": None, "reward": None, "expected_loss": None,
-                "cvar": None, "allocation": None}
+                "cvar": None, "worst_case_loss": None, "allocation": None}
     values = np.asarray(highs.getSolution().col_value)
     x = np.zeros(len(built.index.upper))
     present = form.pair_column >= 0
@@ -169,4 +214,5 @@ def _read(instance: Instance, base: Instance, built: object, form: object,
     evaluation = evaluate(base, allocation)
     return {"status": status, "objective": evaluation.objective, "reward": evaluation.reward,
             "expected_loss": evaluation.expected_loss, "cvar": evaluation.cvar,
+            "worst_case_loss": worst_case_loss(base, evaluation.services),
             "allocation": allocation}

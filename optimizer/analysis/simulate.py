@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
+from optimizer.analysis.progress import progress
 from optimizer.instance import Instance
+from optimizer.instance.scenarios import ScenarioSet
 from optimizer.results.evaluate import conditional_value_at_risk, evaluate
 
 LEVELS = (0.9, 0.95, 0.99)
@@ -51,8 +54,12 @@ class Simulation:
 
 
 def simulate(instance: Instance, allocation: pd.DataFrame, runs: int = 100_000,
-             seed: int = 0) -> Simulation:
-    """Draw ``runs`` slashing scenarios and measure the allocation's losses."""
+             seed: int = 0, show_progress: bool = False) -> Simulation:
+    """Draw ``runs`` slashing scenarios and measure the allocation's losses.
+
+    Holders are measured in batches (a scenarios x holders block of at most
+    ``BATCH_CELLS`` losses each), with a progress line when ``show_progress``.
+    """
     evaluation = evaluate(instance, allocation)
     services = instance.services
     security = evaluation.services.set_index("service")["security"].reindex(
@@ -80,11 +87,15 @@ def simulate(instance: Instance, allocation: pd.DataFrame, runs: int = 100_000,
     np.add.at(exposure, (holder_ids.get_indexer(alloc["holder"]), service_pos),
               alloc["value"].to_numpy())
     per_holder = []
-    for h, holder in enumerate(holder_ids):
-        own = scenarios.losses(exposure[h])
-        per_holder.append({"holder": holder, "expected_loss": float(probability @ own),
-                           "var_0.95": _value_at_risk(own, probability, 0.95),
-                           "cvar_0.95": conditional_value_at_risk(own, probability, 0.95)})
+    slashed = _scenario_matrix(scenarios, len(services))
+    batches = _holder_batches(len(holder_ids), runs)
+    for batch in progress(batches, len(batches), "simulation batches", show_progress):
+        own = slashed @ exposure[batch].T
+        for column, h in enumerate(batch):
+            per_holder.append({
+                "holder": holder_ids[h], "expected_loss": float(probability @ own[:, column]),
+                "var_0.95": _value_at_risk(own[:, column], probability, 0.95),
+                "cvar_0.95": conditional_value_at_risk(own[:, column], probability, 0.95)})
 
     # Contributions: each service's loss in every scenario, averaged over all and the tail.
     tail = _tail_weights(losses, probability, 0.95)
@@ -101,6 +112,22 @@ def simulate(instance: Instance, allocation: pd.DataFrame, runs: int = 100_000,
     })
     return Simulation(summary, pd.DataFrame(per_holder), contributions, losses, probability,
                       runs, seed)
+
+
+BATCH_CELLS = 4_000_000
+"""Scenario-by-holder losses computed at once (32 MB of floats)."""
+
+
+def _holder_batches(holders: int, runs: int) -> list[np.ndarray]:
+    """Holder positions split so that each batch's loss block has <= ``BATCH_CELLS`` cells."""
+    size = max(1, BATCH_CELLS // max(runs, 1))
+    return [np.arange(start, min(start + size, holders)) for start in range(0, holders, size)]
+
+
+def _scenario_matrix(scenarios: ScenarioSet, services: int) -> sparse.csr_matrix:
+    """The slashed fractions xi_{w,s} as a sparse scenarios x services matrix."""
+    return sparse.csr_matrix((scenarios.fractions, (scenarios.rows, scenarios.services)),
+                             shape=(scenarios.count, services))
 
 
 def _value_at_risk(losses: np.ndarray, probability: np.ndarray, level: float) -> float:
