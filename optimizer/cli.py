@@ -129,6 +129,8 @@ def main() -> None:
 @click.option("--solver", type=click.Choice(["choose", "simplex", "ipm", "pdlp"]),
               default="choose", show_default=True, help="LP algorithm.")
 @click.option("--write-lp", type=click.Path(), help="Also write the model as an LP file.")
+@click.option("--no-merge", is_flag=True, help="Keep interchangeable stakes apart in the model "
+              "(merging them is exact; this is for checking and measuring).")
 @click.option("--compare-baselines", is_flag=True, help="Also evaluate the allocations "
               "curators use today (equal split, pro rata to reward, greedy) and show the "
               "optimizer's uplift.")
@@ -136,7 +138,8 @@ def main() -> None:
 @_guarded
 def solve(instance: str, output: str | None, as_json: bool, time_limit: float | None,
           mip_gap: float | None, threads: int | None, random_seed: int, presolve: str,
-          solver: str, write_lp: str | None, compare_baselines: bool, verbose: bool) -> None:
+          solver: str, write_lp: str | None, no_merge: bool, compare_baselines: bool,
+          verbose: bool) -> None:
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
     from pyomo.opt import ProblemFormat
 
@@ -145,7 +148,7 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
 
     for target, kind in ((output, "folder"), (write_lp, "file")):
         _check_writable(target, kind)
-    built = build(_load(instance))
+    built = build(_load(instance), merge_stakes=not no_merge)
     if write_lp:
         with atomic_path(Path(write_lp)) as staged:
             built.model.write(str(staged), format=ProblemFormat.cpxlp,

@@ -13,6 +13,7 @@ from optimizer.analysis.security import security_report
 from optimizer.instance import Instance
 from optimizer.model.build import DEFAULT_POOL_ERROR, AllocationModel, build_model
 from optimizer.model.memory import check_fits
+from optimizer.model.merge import merge_interchangeable
 from optimizer.model.tail_risk import uses_cvar
 from optimizer.results.evaluate import Evaluation, allocation_frame, evaluate
 from optimizer.results.result import Result
@@ -27,13 +28,16 @@ FINEST_POOL_ERROR = 1e-10
 """Smallest chord error tried, as a fraction of R_s (about 1e5 segments per pool)."""
 
 
-def solve(instance: Instance, **options: Any) -> Result:
+def solve(instance: Instance, merge_stakes: bool = True, **options: Any) -> Result:
     """Find the allocation of most expected net reward within every limit.
 
     Parameters
     ----------
     instance : Instance
         The problem, from ``load_instance`` or ``Instance.from_frames``.
+    merge_stakes : bool, default True
+        Solve with interchangeable stakes merged (an exact reduction, see
+        ``optimizer.model.merge``); the allocation is always per original stake.
     **options
         ``SolveOptions`` fields: ``time_limit`` (seconds), ``threads``, ``random_seed``,
         ``mip_rel_gap``, ``presolve``, ``solver`` (LP algorithm), ``verbose``,
@@ -45,11 +49,14 @@ def solve(instance: Instance, **options: Any) -> Result:
         Its ``status`` says what happened; ``Result.raise_for_status()`` turns an
         infeasible or failed solve into ``InfeasibleError`` or ``SolverError``.
     """
-    return solve_built(build(instance), **options)
+    return solve_built(build(instance, merge_stakes), **options)
 
 
-def build(instance: Instance) -> AllocationModel:
+def build(instance: Instance, merge_stakes: bool = True) -> AllocationModel:
     """Build the model of ``instance``, with its CVaR scenarios when it uses CVaR.
+
+    With ``merge_stakes``, interchangeable stakes become one stake of the model (see
+    ``optimizer.model.merge``), and the solution is split back to the original stakes.
 
     Raises
     ------
@@ -57,8 +64,14 @@ def build(instance: Instance) -> AllocationModel:
         When the build is estimated not to fit in the memory available (checked first).
     """
     scenarios = instance.scenario_set() if uses_cvar(instance) else None
-    check_fits(instance, len(scenarios.rows) if scenarios is not None else 0)
-    return build_model(instance, scenarios)
+    start = time.perf_counter()
+    merge = merge_interchangeable(instance) if merge_stakes else None
+    merge_seconds = time.perf_counter() - start
+    check_fits(merge.instance if merge is not None else instance,
+               len(scenarios.rows) if scenarios is not None else 0)
+    built = build_model(instance, scenarios, merge=merge)
+    built.build_seconds += merge_seconds  # the reduction is part of building
+    return built
 
 
 def solve_built(built: AllocationModel, **options: Any) -> Result:
@@ -92,7 +105,7 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
         pools = float(instance.services["reward_pool"].sum())
         target = 0.5 * settings.pool_tolerance * max(abs(evaluation.objective), 1e-9) / pools
         error = max(FINEST_POOL_ERROR, min(error / 10.0, target))
-        built = build_model(instance, built.scenarios, pool_error=error)
+        built = build_model(instance, built.scenarios, pool_error=error, merge=built.merge)
     return _result(built, settings, outcome, evaluation, timings, pool_gap)
 
 

@@ -23,7 +23,6 @@ from optimizer.analysis.progress import progress
 from optimizer.instance import Instance
 from optimizer.model.build import AllocationModel
 from optimizer.model.index import pair_variables
-from optimizer.model.loss_limits import pair_loss_rate, pair_slash_fraction
 from optimizer.pipeline import build
 from optimizer.results.evaluate import allocation_frame, evaluate
 from optimizer.solve.highs import compile_standard_form, new_highs, pass_to_highs, solve_model
@@ -141,7 +140,9 @@ def _build_with_limit(instance: Instance, risk: str, limit: float) -> Allocation
     """The model of ``instance`` with a row limiting the risk measure to ``limit``."""
     built = build(instance)
     if risk == "expected_loss":
-        rate = pair_loss_rate(instance) * built.index.value
+        services = instance.services
+        loss_rate = (services["slash_probability"] * services["slash_fraction"]).to_numpy()
+        rate = loss_rate[built.index.service_pos] * built.index.value
         x = pair_variables(built.model)
         built.model.frontier_expected_loss = pyo.Constraint(
             expr=sum(r * x[p] for p, r in enumerate(rate.tolist()) if r > 0)
@@ -159,7 +160,7 @@ def _add_worst_case_row(built: AllocationModel, instance: Instance, limit: float
     u_s >= f_s X_s - t and u, t >= 0, over the services some stake could put value behind.
     """
     k = instance.parameters.worst_case_k
-    slash = pair_slash_fraction(instance)
+    slash = instance.services["slash_fraction"].to_numpy()[built.index.service_pos]
     weight = (slash * built.index.value).tolist()
     x = pair_variables(built.model)
     services = [s for s, pairs in enumerate(built.index.by_service)
@@ -196,7 +197,7 @@ def _with_limit(instance: Instance, risk: str, limit: float) -> Instance:
     return instance.with_changes(keep_scenarios=True, parameters={"cvar_limit": limit})
 
 
-def _read(instance: Instance, base: Instance, built: object, form: object,
+def _read(instance: Instance, base: Instance, built: AllocationModel, form: object,
           highs: highspy.Highs) -> dict[str, object]:
     """Evaluate HiGHS's current solution (on ``base``, which carries the CVaR scenarios)."""
     termination = termination_of(highs.getModelStatus())
@@ -209,7 +210,7 @@ def _read(instance: Instance, base: Instance, built: object, form: object,
     x = np.zeros(len(built.index.upper))
     present = form.pair_column >= 0
     x[present] = values[form.pair_column[present]]
-    x = np.clip(x, 0.0, built.index.upper)
+    x = built.fractions(np.clip(x, 0.0, built.index.upper))
     allocation = allocation_frame(instance, x)
     evaluation = evaluate(base, allocation)
     return {"status": status, "objective": evaluation.objective, "reward": evaluation.reward,

@@ -30,6 +30,7 @@ from optimizer.model import (
     turnover,
 )
 from optimizer.model.index import PairIndex
+from optimizer.model.merge import StakeMerge
 
 NUMERAIRE_ROWS = frozenset({
     "security_definition", "security_minimum", "security_switch", "holder_concentration",
@@ -65,6 +66,9 @@ class AllocationModel:
     scale : float
         The model is in units of ``scale`` numeraire (see ``scaling``): its objective
         times ``scale`` is in the numeraire. ``instance`` is the unscaled original.
+    merge : StakeMerge or None
+        When interchangeable stakes were merged (see ``merge``), the reduction: the model's
+        pairs and ``index`` are the merged instance's, and ``fractions`` maps them back.
     """
 
     model: pyo.ConcreteModel
@@ -74,6 +78,13 @@ class AllocationModel:
     pool_errors: dict[int, float] = field(default_factory=dict)
     scenarios: ScenarioSet | None = None
     scale: float = 1.0
+    merge: StakeMerge | None = None
+
+    def fractions(self, model_fractions: np.ndarray) -> np.ndarray:
+        """The fractions of ``instance.pairs`` from those of the model's pairs (of stake)."""
+        if self.merge is None:
+            return np.asarray(model_fractions)
+        return self.merge.split(model_fractions)
 
 
 def pair_upper_bound(instance: Instance) -> np.ndarray:
@@ -85,7 +96,8 @@ def pair_upper_bound(instance: Instance) -> np.ndarray:
 
 
 def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
-                pool_error: float = DEFAULT_POOL_ERROR) -> AllocationModel:
+                pool_error: float = DEFAULT_POOL_ERROR,
+                merge: StakeMerge | None = None) -> AllocationModel:
     """Build the allocation model of ``instance``.
 
     Parameters
@@ -96,9 +108,14 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
         The scenarios of the CVaR families, when the instance uses CVaR.
     pool_error : float
         Largest chord error of each pool-reward segment, as a fraction of its pool R_s.
+    merge : StakeMerge, optional
+        ``merge_interchangeable(instance)``: build the model of its merged instance.
     """
     start = time.perf_counter()
-    original, scale = instance, scaling.value_scale(instance)
+    original = instance
+    if merge is not None:
+        instance = merge.instance
+    scale = scaling.value_scale(instance)
     instance = scaling.scaled(instance, scale)
     index = PairIndex.of(instance, pair_upper_bound(instance))
     services_table = instance.services
@@ -131,4 +148,4 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
         objective.add_objective(model, instance, index)
     pool_errors = {s: error * scale for s, error in pool_errors.items()}
     return AllocationModel(model, original, index, time.perf_counter() - start, pool_errors,
-                           scenarios if cvar else None, scale)
+                           scenarios if cvar else None, scale, merge)

@@ -129,7 +129,7 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     highs = new_highs(options)
     if len(form.cost) == 0:
         handoff = time.perf_counter() - start
-        x = np.zeros(len(built.index.upper))
+        x = built.fractions(np.zeros(len(built.index.upper)))
         offset = form.offset * built.scale
         return SolverOutcome("optimal", "empty_model", x, offset, offset, 0.0, False,
                              handoff, 0.0, 0.0, solver_version())
@@ -164,7 +164,7 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
         x = np.zeros(len(built.index.upper))
         present = form.pair_column >= 0
         x[present] = values[form.pair_column[present]]
-        x = np.clip(x, 0.0, built.index.upper)
+        x = built.fractions(np.clip(x, 0.0, built.index.upper))
         # The model is in units of built.scale numeraire: objective and bound scale back.
         objective = float(info.objective_function_value) * built.scale
         if is_mip:
@@ -174,6 +174,9 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
             bound, gap = objective, 0.0
             if solution.dual_valid:
                 duals = _row_duals(form, np.asarray(solution.row_dual), built.scale)
+                if built.merge is not None:
+                    duals = built.merge.split_duals(
+                        duals, built.instance.pairs["stake_pos"].to_numpy())
         # An LP stopped early proves no bound: bound and gap stay None.
     extract = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, is_mip, handoff,
