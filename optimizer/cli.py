@@ -126,8 +126,9 @@ def main() -> None:
               help="HiGHS random seed.")
 @click.option("--presolve", type=click.Choice(["choose", "on", "off"]), default="choose",
               show_default=True)
-@click.option("--solver", type=click.Choice(["choose", "simplex", "ipm", "pdlp"]),
-              default="choose", show_default=True, help="LP algorithm.")
+@click.option("--solver", type=click.Choice(["choose", "simplex", "ipm", "ipx", "hipo", "pdlp"]),
+              default="choose", show_default=True, help="LP algorithm (hipo needs the [bench] "
+              "extra's highspy-extras).")
 @click.option("--write-lp", type=click.Path(), help="Also write the model as an LP file.")
 @click.option("--no-merge", is_flag=True, help="Keep interchangeable stakes apart in the model "
               "(merging them is exact; this is for checking and measuring).")
@@ -440,6 +441,62 @@ def generate(context: click.Context, out: str, stakes: int, services: int, seed:
     size = instance.size()
     click.echo(f"wrote {out}: {size['stakes']} stakes, {size['services']} services, "
                f"{size['pairs']} eligible pairs", err=True)
+
+
+@main.command()
+@click.argument("suite", default="default")
+@click.option("--repeats", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="Runs of each case (medians are reported).")
+@click.option("--output", "-o", type=click.Path(file_okay=False), default="benchmarks/results",
+              show_default=True, help="Folder for runs.csv (appended), report.md, scaling.png.")
+@click.option("--cache", type=click.Path(file_okay=False), default="benchmarks/instances",
+              show_default=True, help="Folder of the generated instances (made on first use).")
+@click.option("--no-direct", is_flag=True, help="Skip the direct highspy formulation.")
+@click.option("--solver", type=click.Choice(["choose", "simplex", "ipm", "ipx", "hipo", "pdlp"]),
+              default="choose", show_default=True, help="LP algorithm of restake's own runs.")
+@click.option("--list", "list_suites", is_flag=True, help="List the suites and their cases.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@_guarded
+def bench(suite: str, repeats: int, output: str, cache: str, no_direct: bool, solver: str,
+          list_suites: bool, quiet: bool) -> None:
+    """Run the benchmark SUITE (tiny, small, medium, large, huge, default).
+
+    Every case runs in its own process through restake and, for LPs, through the direct
+    highspy formulation with each HiGHS algorithm; one row per run is appended to
+    runs.csv and report.md compares them.
+    """
+    from optimizer.bench.report import markdown, scaling_plot
+    from optimizer.bench.runner import run_suite
+    from optimizer.bench.suites import SUITES
+
+    if list_suites:
+        for name, cases in SUITES.items():
+            click.echo(f"{name}: " + ", ".join(case.name for case in cases))
+        return
+    if suite not in SUITES:
+        raise click.UsageError(f"unknown suite {suite!r}; one of {', '.join(SUITES)}")
+    folder = Path(output)
+    command = "restake bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else \
+        f"restake bench {suite}"
+
+    def echo(row: dict[str, Any]) -> None:
+        if not quiet:
+            click.echo(f"  {row['instance']} {row['method']} {row['algorithm']}: "
+                       f"{row['status']} in {row['total_s']:.2f} s", err=True)
+
+    rows = run_suite(suite, SUITES[suite], folder, Path(cache), repeats=repeats,
+                     direct=not no_direct, restake_algorithm=solver,
+                     show_progress=not quiet, on_row=echo)
+    import pandas as pd
+
+    runs = pd.DataFrame(rows)
+    with atomic_path(folder / "report.md") as staged:
+        staged.write_text(markdown(runs, f"Benchmark suite {suite}", command))
+    try:
+        scaling_plot(runs, folder / "scaling.png")
+    except OutputError as error:
+        click.echo(f"note: no scaling plot ({error})", err=True)
+    click.echo((folder / "report.md").read_text())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-LpAlgorithm = Literal["choose", "simplex", "ipm", "pdlp"]
+LpAlgorithm = Literal["choose", "simplex", "ipm", "ipx", "hipo", "pdlp"]
+LP_ALGORITHMS = ("choose", "simplex", "ipm", "ipx", "hipo", "pdlp")
 Presolve = Literal["choose", "on", "off"]
 
 
@@ -26,7 +27,9 @@ class SolveOptions:
     presolve : str
         ``choose``, ``on`` or ``off``.
     solver : str
-        LP algorithm: ``choose`` (HiGHS decides), ``simplex``, ``ipm`` or ``pdlp``.
+        LP algorithm: ``choose`` (HiGHS decides), ``simplex``, ``ipm`` (HiPO when the
+        highspy-extras package is installed, else IPX), ``ipx``, ``hipo`` (needs
+        highspy-extras; HiGHS falls back without it) or ``pdlp``.
     verbose : bool
         Write the solver's log to standard error.
     pool_tolerance : float
@@ -54,8 +57,9 @@ class SolveOptions:
             raise ValueError(f"pool_tolerance must be in (0, 1), got {self.pool_tolerance}")
         if self.presolve not in ("choose", "on", "off"):
             raise ValueError(f"presolve must be choose, on or off, got {self.presolve!r}")
-        if self.solver not in ("choose", "simplex", "ipm", "pdlp"):
-            raise ValueError(f"solver must be choose, simplex, ipm or pdlp, got {self.solver!r}")
+        if self.solver not in LP_ALGORITHMS:
+            raise ValueError(f"solver must be one of {', '.join(LP_ALGORITHMS)}, "
+                             f"got {self.solver!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """The options as a plain dict (for the summary)."""

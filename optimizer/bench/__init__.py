@@ -1,0 +1,1 @@
+"""Benchmarks: suites of generated instances, the direct highspy formulation, reports."""

@@ -1,0 +1,139 @@
+"""The benchmark report: per-instance medians, ratios to the direct formulation, a plot.
+
+Runtimes are summarised by the shifted geometric mean, exp(mean(log(t + 10))) - 10
+(seconds), which neither lets one slow instance dominate nor lets tiny ones vanish.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SHIFT = 10.0
+"""Shift of the geometric mean, seconds."""
+
+SOLVED = ("optimal", "feasible")
+
+
+def shifted_geomean(seconds: pd.Series | np.ndarray, shift: float = SHIFT) -> float:
+    """exp(mean(log(t + shift))) - shift, seconds (NaN for no values)."""
+    values = np.asarray(seconds, dtype=float)
+    if len(values) == 0:
+        return float("nan")
+    return float(np.exp(np.mean(np.log(values + shift))) - shift)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per instance: medians of restake and of the fastest direct algorithm."""
+    rows = []
+    for name, mine in runs.groupby("instance", sort=False):
+        restake = mine[mine["method"] == "restake"]
+        first = restake.iloc[0] if len(restake) else mine.iloc[0]
+        ok = restake[restake["status"].isin(SOLVED)]
+        row = {"instance": name, "class": first["class"], "stakes": first["stakes"],
+               "services": first["services"], "pairs": first["pairs"],
+               "model_stakes": first["model_stakes"],
+               "status": first["status"] if not len(ok) else ok["status"].iloc[0],
+               "objective": ok["objective"].median() if len(ok) else np.nan,
+               "gap": ok["gap"].median() if len(ok) else np.nan, "runs": len(restake)}
+        for phase in ("load_s", "build_s", "handoff_s", "solve_s", "extract_s", "total_s",
+                      "peak_mb"):
+            row[phase] = ok[phase].median() if len(ok) else np.nan
+        row["overhead_per_solve"] = ((row["build_s"] + row["handoff_s"] + row["extract_s"])
+                                     / row["solve_s"] if row["solve_s"] else np.nan)
+        direct = mine[(mine["method"] == "direct") & (mine["status"] == "optimal")]
+        row["direct_algorithm"] = ""
+        row["direct_total_s"] = row["direct_peak_mb"] = row["direct_objective"] = np.nan
+        if len(direct):
+            fastest = direct.groupby("algorithm")["total_s"].median().idxmin()
+            best = direct[direct["algorithm"] == fastest]
+            row["direct_algorithm"] = fastest
+            row["direct_total_s"] = best["total_s"].median()
+            row["direct_peak_mb"] = best["peak_mb"].median()
+            row["direct_objective"] = best["objective"].median()
+        row["time_ratio"] = row["total_s"] / row["direct_total_s"]
+        row["memory_ratio"] = row["peak_mb"] / row["direct_peak_mb"]
+        row["objectives_agree"] = (
+            "" if np.isnan(row["direct_objective"]) or np.isnan(row["objective"])
+            else bool(abs(row["objective"] - row["direct_objective"])
+                      <= 1e-6 * max(1.0, abs(row["direct_objective"]))))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(runs: pd.DataFrame, title: str, command: str) -> str:
+    """The report as Markdown."""
+    table = summarize(runs)
+    info = runs.iloc[-1]
+    lines = [f"# {title}", "", f"Command: `{command}`", "",
+             f"HiGHS {info['highs']}, restake-optimizer {info['package']} (git {info['git']}), "
+             f"Pyomo {info['pyomo']}, numpy {info['numpy']}, Python {info['python']}. "
+             "Medians over the repeats; each run its own process; total = load + build + "
+             "hand-off + solve + extract (evaluation included in extract).", ""]
+    lines += ["| instance | class | pairs | model stakes | status | objective | gap | load | "
+              "build | hand-off | solve | extract | total (s) | peak MB | direct (fastest) | "
+              "direct total (s) | direct MB | time ratio | memory ratio | overhead / solve | "
+              "same optimum |",
+              "|" + "---|" * 21]
+    for _, row in table.iterrows():
+        lines.append(
+            f"| {row['instance']} | {row['class']} | {_int(row['pairs'])} | "
+            f"{_int(row['model_stakes'])} | {row['status']} | {_num(row['objective'], '.6g')} |"
+            f" {_num(row['gap'], '.2e')} | {_num(row['load_s'])} | {_num(row['build_s'])} | "
+            f"{_num(row['handoff_s'])} | {_num(row['solve_s'])} | {_num(row['extract_s'])} | "
+            f"{_num(row['total_s'])} | {_num(row['peak_mb'], '.0f')} | "
+            f"{row['direct_algorithm'] or '-'} | {_num(row['direct_total_s'])} | "
+            f"{_num(row['direct_peak_mb'], '.0f')} | {_num(row['time_ratio'], '.3f')} | "
+            f"{_num(row['memory_ratio'], '.2f')} | {_num(row['overhead_per_solve'], '.2f')} | "
+            f"{'-' if row['objectives_agree'] == '' else row['objectives_agree']} |")
+    lines += ["", "| class | instances | solved | shifted geomean total (s) | "
+              "direct solved | direct shifted geomean (s) |", "|---|---|---|---|---|---|"]
+    for kind, mine in table.groupby("class"):
+        solved = mine[mine["status"].isin(SOLVED)]
+        both = mine.dropna(subset=["direct_total_s"])
+        lines.append(f"| {kind} | {len(mine)} | {len(solved)} | "
+                     f"{_num(shifted_geomean(solved['total_s']))} | {len(both)} | "
+                     f"{_num(shifted_geomean(both['direct_total_s']))} |")
+    return "\n".join(lines) + "\n"
+
+
+def scaling_plot(runs: pd.DataFrame, path: Path) -> None:
+    """Total time against pairs, log-log, restake and the direct formulation (PNG)."""
+    from optimizer.analysis.plots import pyplot
+    from optimizer.instance.io import atomic_path
+
+    plt = pyplot()
+    table = summarize(runs)
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for column, label in (("total_s", "restake end to end"),
+                          ("direct_total_s", "direct highspy (fastest algorithm)")):
+        mine = table.dropna(subset=[column])
+        axes.scatter(mine["pairs"], mine[column], label=label)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("eligible pairs")
+    axes.set_ylabel("seconds")
+    axes.set_title("Time against size")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    with atomic_path(path) as staged:
+        figure.savefig(staged, format="png", dpi=120)
+    plt.close(figure)
+
+
+def _num(value: object, spec: str = ".2f") -> str:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if np.isnan(number) else format(number, spec)
+
+
+def _int(value: object) -> str:
+    try:
+        return f"{int(value):,}"  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return "-"
