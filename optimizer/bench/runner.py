@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -24,6 +23,7 @@ from typing import Any
 from optimizer.analysis.progress import progress
 from optimizer.bench.direct import ALGORITHMS
 from optimizer.bench.suites import TIERS, Case
+from optimizer.solve.highs import hipo_available
 
 COLUMNS = [
     "suite", "instance", "family", "class", "stakes", "services", "pairs", "model_stakes",
@@ -37,14 +37,9 @@ MARGIN = 120.0
 """Seconds a run may take beyond its solver time limit (load, build) before it is stopped."""
 
 
-def hipo_available() -> bool:
-    """Whether HiGHS's HiPO interior point is installed (the highspy-extras package)."""
-    return importlib.util.find_spec("highspy_extras") is not None
-
-
 def direct_algorithms() -> list[str]:
     """The LP algorithms to try, fastest-first by experience; HiPO only when installed."""
-    order = ["ipx", "hipo", "simplex", "pdlp"]
+    order = ["hipo", "ipx", "simplex", "pdlp"]
     return [a for a in order if a in ALGORITHMS and (a != "hipo" or hipo_available())]
 
 

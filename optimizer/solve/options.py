@@ -27,9 +27,11 @@ class SolveOptions:
     presolve : str
         ``choose``, ``on`` or ``off``.
     solver : str
-        LP algorithm: ``choose`` (HiGHS decides), ``simplex``, ``ipm`` (HiPO when the
-        highspy-extras package is installed, else IPX), ``ipx``, ``hipo`` (needs
-        highspy-extras; HiGHS falls back without it) or ``pdlp``.
+        LP algorithm: ``choose`` (the simplex for LPs below 100,000 columns, an interior
+        point above, see ``solve.highs.lp_algorithm``; HiGHS decides for MILPs),
+        ``simplex``, ``ipm`` (HiPO when the highspy-extras package is installed, else
+        IPX), ``ipx``, ``hipo`` (needs highspy-extras; HiGHS falls back without it) or
+        ``pdlp``.
     verbose : bool
         Write the solver's log to standard error.
     pool_tolerance : float
