@@ -63,14 +63,14 @@ def build(instance: Instance, merge_stakes: bool = True) -> AllocationModel:
     ResourceError
         When the build is estimated not to fit in the memory available (checked first).
     """
-    scenarios = instance.scenario_set() if uses_cvar(instance) else None
     start = time.perf_counter()
+    scenarios = instance.scenario_set() if uses_cvar(instance) else None
     merge = merge_interchangeable(instance) if merge_stakes else None
-    merge_seconds = time.perf_counter() - start
+    before_model = time.perf_counter() - start
     check_fits(merge.instance if merge is not None else instance,
                len(scenarios.rows) if scenarios is not None else 0)
     built = build_model(instance, scenarios, merge=merge)
-    built.build_seconds += merge_seconds  # the reduction is part of building
+    built.build_seconds += before_model  # sampling and the reduction are part of building
     return built
 
 
@@ -91,6 +91,7 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
         settings = replace(settings, mip_rel_gap=0.5 * settings.pool_tolerance)
     timings: dict[str, float] = {}
     error = DEFAULT_POOL_ERROR
+    _add(timings, build=built.build_seconds)
     for _ in range(POOL_REFINEMENTS + 1):
         outcome, evaluation = _solve_and_evaluate(built, settings, timings)
         if _contradicts_bound(built, outcome, evaluation) and settings.presolve != "off":
@@ -106,6 +107,7 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
         target = 0.5 * settings.pool_tolerance * max(abs(evaluation.objective), 1e-9) / pools
         error = max(FINEST_POOL_ERROR, min(error / 10.0, target))
         built = build_model(instance, built.scenarios, pool_error=error, merge=built.merge)
+        _add(timings, build=built.build_seconds)
     return _result(built, settings, outcome, evaluation, timings, pool_gap)
 
 
@@ -114,8 +116,8 @@ def _solve_and_evaluate(built: AllocationModel, settings: SolveOptions,
     """Solve, then evaluate the allocation found (all zero without one), adding timings."""
     instance = built.instance
     outcome = solve_model(built, settings)
-    _add(timings, build=built.build_seconds, handoff=outcome.handoff_seconds,
-         solve=outcome.solve_seconds, extract=outcome.extract_seconds)
+    _add(timings, handoff=outcome.handoff_seconds, solve=outcome.solve_seconds,
+         extract=outcome.extract_seconds)
     start = time.perf_counter()
     fractions = outcome.x if outcome.x is not None else np.zeros(len(instance.pairs))
     evaluation = evaluate(instance, allocation_frame(instance, fractions), built.scenarios)

@@ -166,7 +166,8 @@ def direct_lp(instance: Instance) -> DirectLP:
                  np.concatenate([value[shared], -share[key_service]]),
                  np.full(len(keys), -inf), share[key_service] * external[key_service])
 
-    # CVaR: eta free, z_w >= 0; z_w + eta - sum_s xi_{w,s} X_s >= 0; a limit or a penalty.
+    # CVaR: eta >= 0 (as in the model), z_w >= 0, z_w + eta - sum_s xi_{w,s} X_s >= 0;
+    # then a limit row or a penalty in the objective.
     if parameters.cvar_limit is not None or parameters.risk_aversion > 0:
         scenarios = instance.scenario_set()
         alpha, weight = parameters.cvar_alpha, parameters.risk_aversion
@@ -175,7 +176,7 @@ def direct_lp(instance: Instance) -> DirectLP:
         columns += 1 + count
         tail = scenarios.probability / (1 - alpha)
         cost.append(np.concatenate([[-weight], -weight * tail]))
-        lower.append(np.concatenate([[-inf], np.zeros(count)]))
+        lower.append(np.zeros(1 + count))
         upper.append(np.full(1 + count, inf))
         w = np.arange(count)
         rows.add(np.concatenate([w, w, scenarios.rows]),

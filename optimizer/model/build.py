@@ -53,7 +53,8 @@ class AllocationModel:
     ----------
     model : pyomo.environ.ConcreteModel
         The Pyomo model; ``model.x_alloc[p]`` is the fraction of pair p's stake
-        allocated to its service (p indexes ``instance.pairs``).
+        allocated to its service (p indexes ``instance.pairs``, or ``merge.instance.pairs``
+        when stakes were merged: use ``fractions`` to map back).
     index : PairIndex
         The pair index the families were built from.
     build_seconds : float

@@ -86,6 +86,8 @@ class StakeMerge:
                 for key, value in table.items():
                     head, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
                     for i in members[head]:
+                        if self.value_share[i] == 0:
+                            continue  # a stake of no value has no rows of its own
                         new_key = (int(i), *rest) if rest else int(i)
                         split[name][new_key] = value * float(self.value_share[i])
             elif name in PAIR_ROWS:
@@ -130,6 +132,8 @@ def merge_interchangeable(instance: Instance) -> StakeMerge | None:
     merged = stakes.iloc[first].copy()
     merged["amount"] = amount
     reduced = instance.with_changes(keep_scenarios=True, stakes=merged)
+    if len(reduced.pairs) == 0:
+        return None  # nothing to allocate: no model to reduce
 
     n_services = len(instance.services)
     reduced_key = (reduced.pairs["stake_pos"].to_numpy().astype(np.int64) * n_services
@@ -137,8 +141,8 @@ def merge_interchangeable(instance: Instance) -> StakeMerge | None:
     original_key = (stake_class[instance.pairs["stake_pos"].to_numpy()].astype(np.int64)
                     * n_services + instance.pairs["service_pos"].to_numpy())
     pair_origin = np.searchsorted(reduced_key, original_key)
-    if not (len(reduced_key) and np.array_equal(reduced_key[np.minimum(
-            pair_origin, len(reduced_key) - 1)], original_key)):
+    if not np.array_equal(reduced_key[np.minimum(pair_origin, len(reduced_key) - 1)],
+                          original_key):
         raise AssertionError("merged stakes do not have their members' eligible pairs")
     value = instance.stake_value.to_numpy()
     merged_value = np.bincount(stake_class, weights=value, minlength=classes)

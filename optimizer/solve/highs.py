@@ -136,8 +136,6 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
                              handoff, 0.0, 0.0, solver_version())
     is_mip = bool(form.integrality.any())
     pass_to_highs(highs, form)
-    if options.solver == "choose" and not is_mip:
-        highs.setOptionValue("solver", lp_algorithm(len(form.cost)))
     handoff = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -186,27 +184,9 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
                          solve_seconds, extract, solver_version(), duals, form.columns, values)
 
 
-INTERIOR_POINT_COLUMNS = 100_000
-"""From this many columns an LP goes to an interior point method rather than the simplex."""
-
-
 def hipo_available() -> bool:
     """Whether HiGHS's HiPO interior point is installed (the highspy-extras package)."""
     return importlib.util.find_spec("highspy_extras") is not None
-
-
-def lp_algorithm(columns: int) -> str:
-    """The LP algorithm ``choose`` uses for an LP of ``columns`` columns.
-
-    Measured on this model's LPs (``benchmarks/README.md``, ``PERFORMANCE.md``): the dual
-    simplex is fastest up to tens of thousands of columns (0.5 s against 1.5-2 s for the
-    interior points at 60,000) but took 90 s where IPX took 7 s at 154,000, and IPX can
-    stall where HiPO does not at 600,000. So: simplex below ``INTERIOR_POINT_COLUMNS``,
-    then HiPO when installed, else IPX.
-    """
-    if columns < INTERIOR_POINT_COLUMNS:
-        return "simplex"
-    return "hipo" if hipo_available() else "ipx"
 
 
 def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:

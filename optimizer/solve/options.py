@@ -27,11 +27,10 @@ class SolveOptions:
     presolve : str
         ``choose``, ``on`` or ``off``.
     solver : str
-        LP algorithm: ``choose`` (the simplex for LPs below 100,000 columns, an interior
-        point above, see ``solve.highs.lp_algorithm``; HiGHS decides for MILPs),
-        ``simplex``, ``ipm`` (HiPO when the highspy-extras package is installed, else
-        IPX), ``ipx``, ``hipo`` (needs highspy-extras; HiGHS falls back without it) or
-        ``pdlp``.
+        LP algorithm: ``choose`` (HiGHS decides: the dual simplex for an LP, which
+        measured fastest on this model's LPs, see ``benchmarks/README.md``), ``simplex``,
+        ``ipm`` (HiPO when the highspy-extras package is installed, else IPX), ``ipx``,
+        ``hipo`` (needs highspy-extras; HiGHS falls back without it) or ``pdlp``.
     verbose : bool
         Write the solver's log to standard error.
     pool_tolerance : float
