@@ -59,12 +59,17 @@ def security_report(instance: Instance, allocation: pd.DataFrame
     pairs = pd.DataFrame({"holder": used["holder"].to_numpy(), "service": position})
     pairs = pairs.drop_duplicates()
     pairs["term"] = term[pairs["service"].to_numpy()]
-    rows = []
-    for holder in instance.holders.index:
-        mine = pairs[pairs["holder"] == holder]
-        condition = float(mine["term"].sum())
-        worst = services.index[mine["service"].iloc[int(np.argmax(mine["term"]))]] \
-            if len(mine) and mine["term"].max() > 0 else None
-        rows.append({"holder": holder, "services": len(mine), "condition": condition,
-                     "holds": condition <= 1 + 1e-12, "worst_service": worst})
-    return service_table, pd.DataFrame(rows)
+    grouped = pairs.groupby("holder", sort=False)["term"]
+    strongest = pairs.loc[grouped.idxmax()].set_index("holder") if len(pairs) else pairs
+    holders = pd.DataFrame({"holder": instance.holders.index.to_numpy()})
+    condition = grouped.sum().reindex(holders["holder"]).fillna(0.0).to_numpy()
+    holders["services"] = grouped.size().reindex(holders["holder"]).fillna(0).astype(int)\
+        .to_numpy()
+    holders["condition"] = condition
+    holders["holds"] = condition <= 1 + 1e-12
+    best = strongest.reindex(holders["holder"])
+    positive = (best["term"].fillna(0.0) > 0).to_numpy()
+    worst = np.full(len(holders), None, dtype=object)
+    worst[positive] = services.index.to_numpy()[best["service"].to_numpy()[positive].astype(int)]
+    holders["worst_service"] = worst
+    return service_table, holders
