@@ -30,7 +30,8 @@ def test_signal_stops_cleanly_and_keeps_previous_output(long_instance: Path, tmp
     (out / "summary.json").write_text(json.dumps(previous))
     process = subprocess.Popen(
         [sys.executable, "-m", "optimizer", "solve", str(long_instance), "-o", str(out),
-         "--solver", "simplex"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--solver", "simplex", "--no-merge"],  # merged, it would finish before the signal
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4.0)
     process.send_signal(signum)
     _, err = process.communicate(timeout=60)
