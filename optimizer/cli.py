@@ -28,6 +28,7 @@ from optimizer.errors import (
 from optimizer.instance import Instance, load_instance
 from optimizer.instance.io import atomic_path
 from optimizer.solve.interrupt import Interrupted, handling_signals
+from optimizer.solve.options import LP_ALGORITHMS
 
 MAX_PROBLEMS_SHOWN = 100
 
@@ -126,9 +127,8 @@ def main() -> None:
               help="HiGHS random seed.")
 @click.option("--presolve", type=click.Choice(["choose", "on", "off"]), default="choose",
               show_default=True)
-@click.option("--solver", type=click.Choice(["choose", "simplex", "ipm", "ipx", "hipo", "pdlp"]),
-              default="choose", show_default=True, help="LP algorithm (hipo needs the [bench] "
-              "extra's highspy-extras).")
+@click.option("--solver", type=click.Choice(LP_ALGORITHMS), default="choose", show_default=True,
+              help="LP algorithm (hipo needs the [bench] extra's highspy-extras).")
 @click.option("--write-lp", type=click.Path(), help="Also write the model as an LP file.")
 @click.option("--no-merge", is_flag=True, help="Keep interchangeable stakes apart in the model "
               "(merging them is exact; this is for checking and measuring).")
@@ -452,8 +452,8 @@ def generate(context: click.Context, out: str, stakes: int, services: int, seed:
 @click.option("--cache", type=click.Path(file_okay=False), default="benchmarks/instances",
               show_default=True, help="Folder of the generated instances (made on first use).")
 @click.option("--no-direct", is_flag=True, help="Skip the direct highspy formulation.")
-@click.option("--solver", type=click.Choice(["choose", "simplex", "ipm", "ipx", "hipo", "pdlp"]),
-              default="choose", show_default=True, help="LP algorithm of restake's own runs.")
+@click.option("--solver", type=click.Choice(LP_ALGORITHMS), default="choose", show_default=True,
+              help="LP algorithm of restake's own runs.")
 @click.option("--list", "list_suites", is_flag=True, help="List the suites and their cases.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @_guarded
@@ -465,6 +465,8 @@ def bench(suite: str, repeats: int, output: str, cache: str, no_direct: bool, so
     highspy formulation with each HiGHS algorithm; one row per run is appended to
     runs.csv and report.md compares them.
     """
+    import pandas as pd
+
     from optimizer.bench.report import markdown, scaling_plot
     from optimizer.bench.runner import run_suite
     from optimizer.bench.suites import SUITES
@@ -476,8 +478,11 @@ def bench(suite: str, repeats: int, output: str, cache: str, no_direct: bool, so
     if suite not in SUITES:
         raise click.UsageError(f"unknown suite {suite!r}; one of {', '.join(SUITES)}")
     folder = Path(output)
-    command = "restake bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else \
-        f"restake bench {suite}"
+    command = " ".join(["restake bench", suite, *(["--repeats", str(repeats)] if repeats > 1
+                                                    else []),
+                        *(["--no-direct"] if no_direct else []),
+                        *(["--solver", solver] if solver != "choose" else []),
+                        *(["--output", output] if output != "benchmarks/results" else [])])
 
     def echo(row: dict[str, Any]) -> None:
         if not quiet:
@@ -487,8 +492,6 @@ def bench(suite: str, repeats: int, output: str, cache: str, no_direct: bool, so
     rows = run_suite(suite, SUITES[suite], folder, Path(cache), repeats=repeats,
                      direct=not no_direct, restake_algorithm=solver,
                      show_progress=not quiet, on_row=echo)
-    import pandas as pd
-
     runs = pd.DataFrame(rows)
     with atomic_path(folder / "report.md") as staged:
         staged.write_text(markdown(runs, f"Benchmark suite {suite}", command))

@@ -213,7 +213,7 @@ def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutco
         warnings=warnings,
         duals=outcome.row_duals,
         is_mip=outcome.is_mip,
-        holders=(security_report(instance, evaluation.allocation)[1] if solved
+        holders=(security_report(instance, evaluation.allocation, evaluation)[1] if solved
                  else pd.DataFrame()),
         scenario_count=built.scenarios.count if built.scenarios is not None else 0,
     )

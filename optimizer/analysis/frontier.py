@@ -23,6 +23,7 @@ from optimizer.analysis.progress import progress
 from optimizer.instance import Instance
 from optimizer.model.build import AllocationModel
 from optimizer.model.index import pair_variables
+from optimizer.model.loss_limits import service_loss_rate
 from optimizer.pipeline import build
 from optimizer.results.evaluate import allocation_frame, evaluate
 from optimizer.solve.highs import compile_standard_form, new_highs, pass_to_highs, solve_model
@@ -140,9 +141,8 @@ def _build_with_limit(instance: Instance, risk: str, limit: float) -> Allocation
     """The model of ``instance`` with a row limiting the risk measure to ``limit``."""
     built = build(instance)
     if risk == "expected_loss":
-        services = instance.services
-        loss_rate = (services["slash_probability"] * services["slash_fraction"]).to_numpy()
-        rate = loss_rate[built.index.service_pos] * built.index.value
+        # The model's pairs (merged stakes) index the rates, not instance.pairs.
+        rate = service_loss_rate(instance)[built.index.service_pos] * built.index.value
         x = pair_variables(built.model)
         built.model.frontier_expected_loss = pyo.Constraint(
             expr=sum(r * x[p] for p, r in enumerate(rate.tolist()) if r > 0)

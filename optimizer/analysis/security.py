@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from optimizer.instance import Instance
-from optimizer.results.evaluate import ZERO_THRESHOLD, evaluate
+from optimizer.results.evaluate import ZERO_THRESHOLD, Evaluation, evaluate
 
 
-def security_report(instance: Instance, allocation: pd.DataFrame
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def security_report(instance: Instance, allocation: pd.DataFrame,
+                    evaluation: Evaluation | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-service and per-holder security tables of an allocation.
 
     Returns
@@ -33,7 +33,8 @@ def security_report(instance: Instance, allocation: pd.DataFrame
         holder, services (how many it secures), condition (the left-hand side above),
         holds (condition <= 1), worst_service (the largest term).
     """
-    evaluation = evaluate(instance, allocation)
+    if evaluation is None:
+        evaluation = evaluate(instance, allocation)
     table = evaluation.services.set_index("service")
     services = instance.services
     gamma = instance.parameters.security_margin

@@ -23,8 +23,9 @@ import scipy.sparse as sp
 
 from optimizer.instance import Instance
 
-ALGORITHMS = ("simplex", "ipx", "hipo", "pdlp")
-"""HiGHS LP algorithms the benchmark tries (``hipo`` needs the highspy-extras package)."""
+ALGORITHMS = ("simplex", "hipo", "ipx", "pdlp")
+"""HiGHS LP algorithms the benchmark tries, in this order (the simplex was fastest on this
+model's LPs, so it sets the limit for the others); ``hipo`` needs highspy-extras."""
 
 
 class DirectUnsupported(ValueError):

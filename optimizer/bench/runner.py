@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -23,7 +24,6 @@ from typing import Any
 from optimizer.analysis.progress import progress
 from optimizer.bench.direct import ALGORITHMS
 from optimizer.bench.suites import TIERS, Case
-from optimizer.solve.highs import hipo_available
 
 COLUMNS = [
     "suite", "instance", "family", "class", "stakes", "services", "pairs", "model_stakes",
@@ -37,10 +37,14 @@ MARGIN = 120.0
 """Seconds a run may take beyond its solver time limit (load, build) before it is stopped."""
 
 
+def hipo_available() -> bool:
+    """Whether HiGHS's HiPO interior point is installed (the highspy-extras package)."""
+    return importlib.util.find_spec("highspy_extras") is not None
+
+
 def direct_algorithms() -> list[str]:
-    """The LP algorithms to try, fastest-first by experience; HiPO only when installed."""
-    order = ["simplex", "hipo", "ipx", "pdlp"]
-    return [a for a in order if a in ALGORITHMS and (a != "hipo" or hipo_available())]
+    """The LP algorithms to try, in ``ALGORITHMS`` order; HiPO only when installed."""
+    return [a for a in ALGORITHMS if a != "hipo" or hipo_available()]
 
 
 def versions() -> dict[str, str]:

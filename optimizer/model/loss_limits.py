@@ -24,11 +24,15 @@ def pair_slash_fraction(instance: Instance) -> np.ndarray:
     return instance.services["slash_fraction"].to_numpy()[instance.pairs["service_pos"]]
 
 
+def service_loss_rate(instance: Instance) -> np.ndarray:
+    """p_s f_s of each service: expected loss per unit value per year."""
+    services = instance.services
+    return services["slash_probability"].to_numpy() * services["slash_fraction"].to_numpy()
+
+
 def pair_loss_rate(instance: Instance) -> np.ndarray:
     """p_s f_s of each pair's service: expected loss per unit value per year."""
-    services = instance.services
-    rate = services["slash_probability"].to_numpy() * services["slash_fraction"].to_numpy()
-    return rate[instance.pairs["service_pos"].to_numpy()]
+    return service_loss_rate(instance)[instance.pairs["service_pos"].to_numpy()]
 
 
 def single_slash_bound(instance: Instance) -> np.ndarray:

@@ -10,7 +10,6 @@ constraints in Python, this hand-off is several times faster (see
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import time
 from dataclasses import dataclass, field
@@ -182,11 +181,6 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     extract = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, is_mip, handoff,
                          solve_seconds, extract, solver_version(), duals, form.columns, values)
-
-
-def hipo_available() -> bool:
-    """Whether HiGHS's HiPO interior point is installed (the highspy-extras package)."""
-    return importlib.util.find_spec("highspy_extras") is not None
 
 
 def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
