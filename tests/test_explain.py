@@ -80,4 +80,6 @@ def test_each_family_in_a_conflict_is_named(service: dict, other: dict | None,
     result = optimizer.solve(_one_holder(other, **service))
     assert result.status == "infeasible"
     text = " ".join(result.explanation)
-    assert "service s requires" in text and fragment in text, text
+    # With two symmetric required services, either may be the one left short.
+    short = ("service s requires", "service t requires") if other else ("service s requires",)
+    assert any(name in text for name in short) and fragment in text, text

@@ -26,7 +26,8 @@ from optimizer.model.index import pair_variables
 from optimizer.model.loss_limits import service_loss_rate
 from optimizer.pipeline import build
 from optimizer.results.evaluate import allocation_frame, evaluate
-from optimizer.solve.highs import compile_standard_form, new_highs, pass_to_highs, solve_model
+from optimizer.solve.highs import new_highs, pass_to_highs, solve_model
+from optimizer.solve.matrices import StandardForm, compile_standard_form
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import status_of, termination_of
 
@@ -73,8 +74,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     built = _build_with_limit(base, risk, loose)
     row_name = ROW_OF_RISK[risk]
     form = compile_standard_form(built)
-    row = next(k for k, entry in enumerate(form.rows)
-               if entry.constraint.parent_component().local_name == row_name)
+    row = form.first_row(row_name)
     highs = new_highs(settings)
     pass_to_highs(highs, form)
     highs.run()
@@ -197,7 +197,7 @@ def _with_limit(instance: Instance, risk: str, limit: float) -> Instance:
     return instance.with_changes(keep_scenarios=True, parameters={"cvar_limit": limit})
 
 
-def _read(instance: Instance, base: Instance, built: AllocationModel, form: object,
+def _read(instance: Instance, base: Instance, built: AllocationModel, form: StandardForm,
           highs: highspy.Highs) -> dict[str, object]:
     """Evaluate HiGHS's current solution (on ``base``, which carries the CVaR scenarios)."""
     termination = termination_of(highs.getModelStatus())
@@ -207,10 +207,7 @@ def _read(instance: Instance, base: Instance, built: AllocationModel, form: obje
         return {"status": status, "objective": None, "reward": None, "expected_loss": None,
                 "cvar": None, "worst_case_loss": None, "allocation": None}
     values = np.asarray(highs.getSolution().col_value)
-    x = np.zeros(len(built.index.upper))
-    present = form.pair_column >= 0
-    x[present] = values[form.pair_column[present]]
-    x = built.fractions(np.clip(x, 0.0, built.index.upper))
+    x = built.fractions(np.clip(values[form.pair_column], 0.0, built.index.upper))
     allocation = allocation_frame(instance, x)
     evaluation = evaluate(base, allocation)
     return {"status": status, "objective": evaluation.objective, "reward": evaluation.reward,

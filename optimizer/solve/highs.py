@@ -1,8 +1,7 @@
 """The one solver adapter: a built Pyomo model to HiGHS and back.
 
-The model is compiled to matrices by Pyomo's standard-form compiler
-(``pyomo.repn.plugins.standard_form``) and handed to ``highspy`` in one
-``passModel`` call; the solution is mapped back by the compiler's column map.
+The model is compiled to matrices (``optimizer.solve.matrices``) and handed to
+``highspy`` in one ``passModel`` call; the solution is mapped back by column.
 Measured against Pyomo's ``highs`` / ``appsi_highs`` interfaces, which walk the
 constraints in Python, this hand-off is several times faster (see
 ``benchmarks/handoff.py``) and keeps statuses, bounds and row duals.
@@ -16,11 +15,10 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from optimizer.model.build import NUMERAIRE_ROWS, AllocationModel
 from optimizer.solve.interrupt import solver_running
+from optimizer.solve.matrices import StandardForm, compile_standard_form
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import Status, status_of, termination_of
 
@@ -72,56 +70,6 @@ class SolverOutcome:
     """Every matrix column (a Pyomo variable) and its value, when solved."""
 
 
-@dataclass
-class StandardForm:
-    """The model as matrices, with the maps back to Pyomo components."""
-
-    cost: np.ndarray
-    offset: float
-    maximize: bool
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    integrality: np.ndarray
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    matrix: object
-    rows: list
-    columns: list
-    pair_column: np.ndarray
-    """For each pair p, its column in the matrix, or -1 if the compiler dropped it."""
-
-
-def compile_standard_form(built: AllocationModel) -> StandardForm:
-    """Compile the Pyomo model to a column-wise matrix with row and column bounds."""
-    info = LinearStandardFormCompiler().write(built.model, mixed_form=True, set_sense=None)
-    columns = info.columns
-    count = len(columns)
-    col_lower = np.empty(count)
-    col_upper = np.empty(count)
-    integrality = np.zeros(count, dtype=np.int32)
-    pair_column = np.full(len(built.index.upper), -1, dtype=np.int64)
-    x_alloc = built.model.x_alloc
-    for j, var in enumerate(columns):
-        lower, upper = var.bounds
-        col_lower[j] = -highspy.kHighsInf if lower is None else lower
-        col_upper[j] = highspy.kHighsInf if upper is None else upper
-        if var.is_integer():
-            integrality[j] = 1
-        if var.parent_component() is x_alloc:
-            pair_column[var.index()] = j
-    rhs = np.asarray(info.rhs, dtype=float)
-    sense = np.fromiter((row.bound_type for row in info.rows), dtype=np.int8, count=len(rhs))
-    # mixed_form marks <= rows 1, >= rows -1 and equalities 0.
-    row_lower = np.where(sense == 1, -highspy.kHighsInf, rhs)
-    row_upper = np.where(sense == -1, highspy.kHighsInf, rhs)
-    objective = info.objectives[0] if info.objectives else None
-    cost = (info.c.toarray()[0] if info.c.shape[0] else np.zeros(count)).astype(float)
-    offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
-    maximize = objective is not None and objective.sense == pyo.maximize
-    return StandardForm(cost, offset, maximize, col_lower, col_upper, integrality, row_lower,
-                        row_upper, info.A.tocsc(), info.rows, columns, pair_column)
-
-
 def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     """Solve a built model with HiGHS and map the solution back to the pairs."""
     start = time.perf_counter()
@@ -161,10 +109,7 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     if status in ("optimal", "feasible") and has_solution:
         solution = highs.getSolution()
         values = np.asarray(solution.col_value)
-        x = np.zeros(len(built.index.upper))
-        present = form.pair_column >= 0
-        x[present] = values[form.pair_column[present]]
-        x = built.fractions(np.clip(x, 0.0, built.index.upper))
+        x = built.fractions(np.clip(values[form.pair_column], 0.0, built.index.upper))
         # The model is in units of built.scale numeraire: objective and bound scale back.
         objective = float(info.objective_function_value) * built.scale
         if is_mip:
@@ -200,13 +145,10 @@ def _row_duals(form: StandardForm, row_dual: np.ndarray,
                scale: float) -> dict[str, dict[object, float]]:
     """Duals by component and index: numeraire per year per unit of each row's limit."""
     duals: dict[str, dict[object, float]] = {}
-    for row, value in zip(form.rows, row_dual, strict=True):
-        constraint = row.constraint
-        name = constraint.parent_component().local_name
-        key = constraint.index()
-        table = duals.setdefault(name, {})
-        factor = 1.0 if name in NUMERAIRE_ROWS else scale
-        table[key] = table.get(key, 0.0) + float(value) * factor
+    for block in form.blocks:
+        factor = 1.0 if block.name in NUMERAIRE_ROWS else scale
+        values = (row_dual[block.start:block.stop] * factor).tolist()
+        duals[block.name] = dict(zip(block.keys, values, strict=True))
     return duals
 
 

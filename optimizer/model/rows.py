@@ -1,0 +1,163 @@
+"""Large families as sparse matrices: ``lower <= A y <= upper`` without Pyomo expressions.
+
+A family with a row per stake or per pair (hundreds of thousands of rows at 10,000
+stakes x 200 services) builds its coefficients with numpy and adds them as one
+``MatrixRows`` component. It is a Pyomo constraint like any other (indexed by what
+each row stands for, with ``body``, ``lower``, ``upper``, writable to an LP file), but
+no expression exists for a row until one is asked for, and the solver adapter
+(``optimizer.solve.matrices``) hands the matrix to HiGHS as it is. Building these rows
+through Pyomo's expression system and its standard-form compiler took most of the
+modelling time at that size; see benchmarks/README.md.
+
+The matrix's columns are the variables of whole ``Var`` components, one after the
+other (``parts``): column ``j`` is the ``j``-th variable of that concatenation, in each
+component's own order.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.core.base.constraint import ConstraintData, IndexedConstraint
+from pyomo.core.base.set import Any
+from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.relational_expr import (
+    EqualityExpression,
+    InequalityExpression,
+    RangedExpression,
+)
+
+
+class MatrixRowData(ConstraintData):
+    """One row of a ``MatrixRows``: its expression is made from the matrix when asked."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: int, key: Hashable, component: weakref.ref) -> None:
+        # ConstraintData's constructor would store an expression; this row has none.
+        self._component = component
+        self._active = True
+        self._index = key
+        self._expr = None
+        self._row = row
+
+    def to_bounded_expression(self, evaluate_bounds: bool = False) -> tuple:
+        """(lower, body, upper) of the row; a missing bound is None."""
+        rows = self.parent_component()
+        return rows.lower_bound(self._row), rows.row_body(self._row), rows.upper_bound(self._row)
+
+    @property
+    def expr(self) -> object:
+        """The row as a Pyomo relational expression."""
+        lower, body, upper = self.to_bounded_expression()
+        if lower is not None and upper is not None:
+            if lower == upper:
+                return EqualityExpression((body, upper))
+            return RangedExpression((lower, body, upper), False)
+        if upper is not None:
+            return InequalityExpression((body, upper), False)
+        return InequalityExpression((lower, body), False)
+
+    def set_value(self, expr: object) -> None:
+        """A matrix row is fixed at construction; replace the family to change it."""
+        if expr is None:  # Pyomo clears rows this way when it copies a model
+            return
+        raise TypeError(f"{self.name} is a row of a matrix family and cannot be changed")
+
+
+class MatrixRows(IndexedConstraint):
+    """Rows ``lower <= A y <= upper`` given by a sparse matrix (see the module docstring).
+
+    Parameters
+    ----------
+    keys : sequence
+        What each row stands for (a stake position, a pair position, a (stake, group)
+        tuple...): the row's index in the component, and the key of its dual.
+    parts : sequence of pyomo Var components
+        The columns of the matrix: these components' variables, one after the other.
+    rows, columns, coefficients : numpy.ndarray
+        The nonzeros as triplets (row position, column position, value); zeros are
+        dropped and repeated (row, column) entries summed.
+    lower, upper : numpy.ndarray
+        Each row's bounds; NaN (or an infinity) where there is none.
+    doc : str
+        What the rows are, with units.
+    """
+
+    def __init__(self, keys: Sequence[Hashable], parts: Sequence[pyo.Var], rows: np.ndarray,
+                 columns: np.ndarray, coefficients: np.ndarray, lower: np.ndarray,
+                 upper: np.ndarray, doc: str) -> None:
+        IndexedConstraint.__init__(self, Any, doc=doc)
+        count = len(keys)
+        self.keys_of_rows = list(keys)
+        self.parts = tuple(parts)
+        self._variables: list | None = None
+        width = sum(len(part) for part in self.parts)
+        rows = np.asarray(rows, dtype=np.int64)
+        columns = np.asarray(columns, dtype=np.int64)
+        coefficients = np.asarray(coefficients, dtype=float)
+        if len(rows) and (rows.min() < 0 or rows.max() >= count or columns.min() < 0
+                          or columns.max() >= width):
+            raise ValueError(f"a nonzero of {doc!r} lies outside its {count} x {width} matrix")
+        # Sort by (row, column), sum repeats, drop zeros: one canonical CSR.
+        order = np.lexsort((columns, rows))
+        rows, columns, coefficients = rows[order], columns[order], coefficients[order]
+        first = np.r_[True, (rows[1:] != rows[:-1]) | (columns[1:] != columns[:-1])]
+        starts = np.flatnonzero(first)
+        coefficients = np.add.reduceat(coefficients, starts) if len(starts) else coefficients
+        rows, columns = rows[starts], columns[starts]
+        keep = coefficients != 0
+        self.indices = columns[keep]
+        self.data = coefficients[keep]
+        self.indptr = np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=count))]
+        self.lower = _bounds(lower, count, -np.inf)
+        self.upper = _bounds(upper, count, np.inf)
+
+    def construct(self, data: object = None) -> None:
+        """Create the row objects (no expressions)."""
+        if self._constructed:
+            return
+        self._constructed = True
+        ref = weakref.ref(self)
+        self._data = {key: MatrixRowData(row, key, ref)
+                      for row, key in enumerate(self.keys_of_rows)}
+
+    def variables(self) -> list:
+        """The variable of each column, in column order."""
+        if self._variables is None:
+            self._variables = [var for part in self.parts for var in part.values()]
+        return self._variables
+
+    def row_body(self, row: int) -> LinearExpression:
+        """Row ``row``'s sum of coefficient x variable, as a Pyomo expression."""
+        span = slice(self.indptr[row], self.indptr[row + 1])
+        variables = self.variables()
+        return LinearExpression(
+            constant=0.0,
+            linear_coefs=self.data[span].tolist(),
+            linear_vars=[variables[j] for j in self.indices[span].tolist()],
+        )
+
+    def lower_bound(self, row: int) -> float | None:
+        """Row ``row``'s lower bound, None when it has none."""
+        value = float(self.lower[row])
+        return None if np.isinf(value) else value
+
+    def upper_bound(self, row: int) -> float | None:
+        """Row ``row``'s upper bound, None when it has none."""
+        value = float(self.upper[row])
+        return None if np.isinf(value) else value
+
+
+def positions(keys: Sequence[Hashable]) -> dict[Hashable, int]:
+    """Position of each key in a ``Var`` indexed by ``keys`` (its column within its part)."""
+    return {key: k for k, key in enumerate(keys)}
+
+
+def _bounds(values: np.ndarray, count: int, missing: float) -> np.ndarray:
+    bounds = np.broadcast_to(np.asarray(values, dtype=float), (count,)).copy()
+    bounds[np.isnan(bounds)] = missing
+    return bounds
