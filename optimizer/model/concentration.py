@@ -10,23 +10,36 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex, pair_variables
+from optimizer.model.index import PairIndex
+from optimizer.model.rows import MatrixRows, positions
 
 
 def add_holder_concentration(model: pyo.ConcreteModel, instance: Instance,
                              index: PairIndex) -> None:
     """Add ``holder_concentration[h, s]`` for services with q_s < 1 (q_s = 1 never binds)."""
     services = instance.services
+    n_services = len(services)
     share = services["max_holder_share"].to_numpy()
     external = services["external_stake"].to_numpy()
-    capped = np.flatnonzero(share < 1.0)
-    groups = index.by_holder_service(np.flatnonzero(np.isin(index.service_pos, capped)))
-    rows = [key for key, pairs in groups.items()
-            if (index.value[pairs] * index.upper[pairs]).sum() > share[key[1]] * external[key[1]]]
-    x, value = pair_variables(model), index.value.tolist()
-    model.holder_concentration = pyo.Constraint(
-        rows,
-        rule=lambda m, h, s: sum(value[p] * x[p] for p in groups[(h, s)].tolist())
-        - float(share[s]) * m.security[s] <= float(share[s] * external[s]),
-        doc="holder h's value behind s <= q_s (E_s + X_s) (numeraire)",
-    )
+    capped = np.flatnonzero(np.isin(index.service_pos, np.flatnonzero(share < 1.0)))
+    # One candidate row per (holder, service) with capped pairs; keep those that could bind.
+    cell = index.holder_pos[capped] * n_services + index.service_pos[capped]
+    cells, of_pair = np.unique(cell, return_inverse=True)
+    reach = np.bincount(of_pair, weights=(index.value * index.upper)[capped])
+    service_of = cells % n_services
+    binds = reach > share[service_of] * external[service_of]
+    row_of = np.cumsum(binds) - 1
+    kept = binds[of_pair]
+    pairs, rows = capped[kept], row_of[of_pair[kept]]
+    services_kept = service_of[binds]
+    # Columns: x (one per pair), then X_s (one per service in model.security).
+    security_column = len(index.upper) + positions(model.security, n_services)
+    n_rows = int(binds.sum())
+    model.holder_concentration = MatrixRows(
+        [(int(c // n_services), int(c % n_services)) for c in cells[binds]],
+        [model.x_alloc, model.security],
+        rows=np.concatenate([rows, np.arange(n_rows)]),
+        columns=np.concatenate([pairs, security_column[services_kept]]),
+        coefficients=np.concatenate([index.value[pairs], -share[services_kept]]),
+        lower=np.nan, upper=share[services_kept] * external[services_kept],
+        doc="holder h's value behind s <= q_s (E_s + X_s) (numeraire)")

@@ -10,7 +10,8 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex, pair_variables, split_by
+from optimizer.model.index import PairIndex
+from optimizer.model.rows import MatrixRows, rows_by_stake
 
 
 def group_members(instance: Instance) -> dict[str, np.ndarray]:
@@ -27,18 +28,25 @@ def group_members(instance: Instance) -> dict[str, np.ndarray]:
 def add_group_exposure(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
     """Add ``group_exposure[i, g]`` for each stake and limited group where it could bind."""
     limit = instance.groups["max_exposure"]
-    rows: list[tuple[int, str]] = []
-    pairs_of: dict[tuple[int, str], np.ndarray] = {}
+    count = len(instance.stakes)
+    keys: list[tuple[int, str]] = []
+    rows, pairs, bounds = [], [], []
     for group, services in group_members(instance).items():
-        inside = np.flatnonzero(np.isin(index.service_pos, services))
-        stakes, members = split_by(index.stake_pos[inside], inside)
-        for i, pairs in zip(stakes, members, strict=True):
-            if index.upper[pairs].sum() > limit[group]:
-                rows.append((int(i), group))
-                pairs_of[(int(i), group)] = pairs
-    x = pair_variables(model)
-    model.group_exposure = pyo.Constraint(
-        rows,
-        rule=lambda m, i, g: sum(x[p] for p in pairs_of[(i, g)]) <= float(limit[g]),
-        doc="sum over the group's services of stake i's fraction <= G_g (fraction of stake)",
-    )
+        inside = np.isin(index.service_pos, services)
+        reach = np.bincount(index.stake_pos[inside], weights=index.upper[inside],
+                            minlength=count)
+        stakes = np.flatnonzero(reach > limit[group])
+        group_rows, group_pairs, _ = rows_by_stake(index.stake_pos, stakes, count,
+                                                   inside.astype(float))
+        rows.append(len(keys) + group_rows)
+        pairs.append(group_pairs)
+        keys.extend((int(i), group) for i in stakes)
+        bounds.append(np.full(len(stakes), float(limit[group])))
+    model.group_exposure = MatrixRows(
+        keys, [model.x_alloc], _joined(rows), _joined(pairs), np.ones(sum(map(len, pairs))),
+        lower=np.nan, upper=_joined(bounds, float),
+        doc="sum over the group's services of stake i's fraction <= G_g (fraction of stake)")
+
+
+def _joined(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)

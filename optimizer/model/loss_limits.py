@@ -16,7 +16,8 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex, pair_variables
+from optimizer.model.index import PairIndex
+from optimizer.model.rows import MatrixRows, rows_by_stake
 
 
 def pair_slash_fraction(instance: Instance) -> np.ndarray:
@@ -49,18 +50,16 @@ def add_expected_loss_budget(model: pyo.ConcreteModel, instance: Instance,
                              index: PairIndex) -> None:
     """Add ``expected_loss_budget[i]`` where b_i is set and could bind."""
     budget = instance.stakes["max_expected_loss"].to_numpy()
+    count = len(budget)
     rate = pair_loss_rate(instance)
-    rate_list = rate.tolist()
-    stakes = [i for i, pairs in enumerate(index.by_stake)
-              if len(pairs) and not np.isnan(budget[i])
-              and (rate[pairs] * index.upper[pairs]).sum() > budget[i]]
-    x = pair_variables(model)
-    model.expected_loss_budget = pyo.Constraint(
-        stakes,
-        rule=lambda m, i: sum(rate_list[p] * x[p] for p in index.by_stake[i] if rate_list[p] > 0)
-        <= float(budget[i]),
-        doc="sum_s p_s f_s x_{i,s} <= b_i (fraction of stake value per year)",
-    )
+    reach = np.bincount(index.stake_pos, weights=rate * index.upper, minlength=count)
+    has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
+    stakes = np.flatnonzero(has_pairs & ~np.isnan(budget) & (reach > budget))
+    rows, pairs, rates = rows_by_stake(index.stake_pos, stakes, count, rate)
+    model.expected_loss_budget = MatrixRows(
+        stakes.tolist(), [model.x_alloc], rows, pairs, rates, lower=np.nan,
+        upper=budget[stakes],
+        doc="sum_s p_s f_s x_{i,s} <= b_i (fraction of stake value per year)")
 
 
 def add_worst_case_budget(model: pyo.ConcreteModel, instance: Instance,
@@ -68,8 +67,8 @@ def add_worst_case_budget(model: pyo.ConcreteModel, instance: Instance,
     """Add the worst case of k simultaneous slashings, for k >= 2 (k = 1 is a bound)."""
     k = instance.parameters.worst_case_k
     budget = instance.stakes["max_worst_case_loss"].to_numpy()
+    count = len(budget)
     slash = pair_slash_fraction(instance)
-    x = pair_variables(model)
     mesh, general = [], []
     if k >= 2:
         for i, pairs in enumerate(index.by_stake):
@@ -80,29 +79,41 @@ def add_worst_case_budget(model: pyo.ConcreteModel, instance: Instance,
             if loads[:k].sum() <= budget[i]:
                 continue
             (mesh if len(slashable) <= k else general).append(i)
+    mesh_stakes, general_stakes = np.asarray(mesh, dtype=np.int64), np.asarray(
+        general, dtype=np.int64)
 
-    model.worst_case_all = pyo.Constraint(
-        mesh,
-        rule=lambda m, i: sum(float(slash[p]) * x[p] for p in index.by_stake[i] if slash[p] > 0)
-        <= float(budget[i]),
-        doc="k >= slashable services: sum_s f_s x_{i,s} <= c_i (fraction of stake value)",
-    )
-    excess_pairs = [int(p) for i in general for p in index.by_stake[i] if slash[p] > 0]
+    rows, pairs, slashes = rows_by_stake(index.stake_pos, mesh_stakes, count, slash)
+    model.worst_case_all = MatrixRows(
+        mesh, [model.x_alloc], rows, pairs, slashes, lower=np.nan, upper=budget[mesh_stakes],
+        doc="k >= slashable services: sum_s f_s x_{i,s} <= c_i (fraction of stake value)")
+
+    # Pairs of the general stakes with f_s > 0, stake by stake: one v_{i,s} and one row each.
+    owner, excess_pairs, excess_slash = rows_by_stake(index.stake_pos, general_stakes, count,
+                                                      slash)
+    order = np.argsort(owner, kind="stable")
+    owner, excess_pairs, excess_slash = owner[order], excess_pairs[order], excess_slash[order]
     model.worst_case_threshold = pyo.Var(
         general, domain=pyo.NonNegativeReals,
         doc="t_i, the k-th largest loss f_s x_{i,s} at the optimum (fraction of stake value)")
     model.worst_case_excess = pyo.Var(
-        excess_pairs, domain=pyo.NonNegativeReals,
+        excess_pairs.tolist(), domain=pyo.NonNegativeReals,
         doc="v_{i,s} >= f_s x_{i,s} - t_i (fraction of stake value)")
-    t, v = model.worst_case_threshold, model.worst_case_excess
-    model.worst_case_excess_definition = pyo.Constraint(
-        excess_pairs,
-        rule=lambda m, p: v[p] - float(slash[p]) * x[p] + t[int(index.stake_pos[p])] >= 0,
-        doc="v_{i,s} >= f_s x_{i,s} - t_i (fraction of stake value)",
-    )
-    model.worst_case_budget = pyo.Constraint(
-        general,
-        rule=lambda m, i: k * t[i] + sum(v[p] for p in index.by_stake[i] if slash[p] > 0)
-        <= float(budget[i]),
-        doc="k t_i + sum_s v_{i,s} <= c_i: the k largest losses (fraction of stake value)",
-    )
+    # Columns: x (one per pair), then t (one per general stake), then v (one per row).
+    n_pairs, n_general, n_excess = len(index.upper), len(general), len(excess_pairs)
+    excess_rows = np.arange(n_excess)
+    model.worst_case_excess_definition = MatrixRows(
+        excess_pairs.tolist(), [model.x_alloc, model.worst_case_threshold,
+                                model.worst_case_excess],
+        rows=np.concatenate([excess_rows, excess_rows, excess_rows]),
+        columns=np.concatenate([n_pairs + n_general + excess_rows, excess_pairs,
+                                n_pairs + owner]),
+        coefficients=np.concatenate([np.ones(n_excess), -excess_slash, np.ones(n_excess)]),
+        lower=0.0, upper=np.nan,
+        doc="v_{i,s} >= f_s x_{i,s} - t_i (fraction of stake value)")
+    model.worst_case_budget = MatrixRows(
+        general, [model.worst_case_threshold, model.worst_case_excess],
+        rows=np.concatenate([np.arange(n_general), owner]),
+        columns=np.concatenate([np.arange(n_general), n_general + excess_rows]),
+        coefficients=np.concatenate([np.full(n_general, float(k)), np.ones(n_excess)]),
+        lower=np.nan, upper=budget[general_stakes],
+        doc="k t_i + sum_s v_{i,s} <= c_i: the k largest losses (fraction of stake value)")

@@ -105,10 +105,11 @@ class MatrixRows(IndexedConstraint):
         # Sort by (row, column), sum repeats, drop zeros: one canonical CSR.
         order = np.lexsort((columns, rows))
         rows, columns, coefficients = rows[order], columns[order], coefficients[order]
-        first = np.r_[True, (rows[1:] != rows[:-1]) | (columns[1:] != columns[:-1])]
-        starts = np.flatnonzero(first)
-        coefficients = np.add.reduceat(coefficients, starts) if len(starts) else coefficients
-        rows, columns = rows[starts], columns[starts]
+        if len(rows):
+            first = np.r_[True, (rows[1:] != rows[:-1]) | (columns[1:] != columns[:-1])]
+            starts = np.flatnonzero(first)
+            coefficients = np.add.reduceat(coefficients, starts)
+            rows, columns = rows[starts], columns[starts]
         keep = coefficients != 0
         self.indices = columns[keep]
         self.data = coefficients[keep]
@@ -152,9 +153,28 @@ class MatrixRows(IndexedConstraint):
         return None if np.isinf(value) else value
 
 
-def positions(keys: Sequence[Hashable]) -> dict[Hashable, int]:
-    """Position of each key in a ``Var`` indexed by ``keys`` (its column within its part)."""
-    return {key: k for k, key in enumerate(keys)}
+def positions(variable: pyo.Var, count: int) -> np.ndarray:
+    """For each integer index 0..count-1, its position within ``variable`` (-1 if absent).
+
+    The column of ``variable[k]`` within its part, for a ``Var`` indexed by integers.
+    """
+    found = np.full(count, -1, dtype=np.int64)
+    keys = np.fromiter(variable.keys(), dtype=np.int64, count=len(variable))
+    found[keys] = np.arange(len(keys))
+    return found
+
+
+def rows_by_stake(stake_pos: np.ndarray, stakes: np.ndarray, stake_count: int,
+                  coefficient: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nonzeros of the rows sum_p coefficient[p] x_p over the pairs of each chosen stake.
+
+    Row k is stake ``stakes[k]``; columns are pair positions (the ``x_alloc`` part).
+    """
+    row_of = np.full(stake_count, -1, dtype=np.int64)
+    row_of[stakes] = np.arange(len(stakes))
+    rows = row_of[stake_pos]
+    pairs = np.flatnonzero((rows >= 0) & (coefficient != 0))
+    return rows[pairs], pairs, coefficient[pairs]
 
 
 def _bounds(values: np.ndarray, count: int, missing: float) -> np.ndarray:

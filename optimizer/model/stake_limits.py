@@ -10,7 +10,8 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex, pair_variables
+from optimizer.model.index import PairIndex
+from optimizer.model.rows import MatrixRows, rows_by_stake
 
 
 def per_service_bound(instance: Instance) -> np.ndarray:
@@ -25,11 +26,12 @@ def add_restaking_degree(model: pyo.ConcreteModel, instance: Instance, index: Pa
     A stake whose pair bounds already sum to at most L_i needs no row.
     """
     limit = instance.stakes["max_restaking"].to_numpy()
-    stakes = [i for i, pairs in enumerate(index.by_stake)
-              if len(pairs) and index.upper[pairs].sum() > limit[i]]
-    x = pair_variables(model)
-    model.restaking_degree = pyo.Constraint(
-        stakes,
-        rule=lambda m, i: sum(x[p] for p in index.by_stake[i]) <= float(limit[i]),
-        doc="sum over services of stake i's allocated fraction <= L_i (fraction of stake)",
-    )
+    count = len(limit)
+    reach = np.bincount(index.stake_pos, weights=index.upper, minlength=count)
+    has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
+    stakes = np.flatnonzero(has_pairs & (reach > limit))
+    rows, pairs, ones = rows_by_stake(index.stake_pos, stakes, count,
+                                      np.ones(len(index.stake_pos)))
+    model.restaking_degree = MatrixRows(
+        stakes.tolist(), [model.x_alloc], rows, pairs, ones, lower=np.nan, upper=limit[stakes],
+        doc="sum over services of stake i's allocated fraction <= L_i (fraction of stake)")
