@@ -40,11 +40,12 @@ def add_cvar(model: pyo.ConcreteModel, instance: Instance, scenarios: ScenarioSe
     for w, s, xi in zip(scenarios.rows.tolist(), scenarios.services.tolist(),
                         scenarios.fractions.tolist(), strict=True):
         by_row[w].append((s, xi))
-    model.cvar_threshold = pyo.Var(domain=pyo.NonNegativeReals,
-                                   doc="eta: the value-at-risk at the optimum (numeraire)")
+    # z before eta, like v before t in loss_limits (the column order is declaration order).
     model.cvar_excess = pyo.Var(rows, domain=pyo.NonNegativeReals,
                                 doc="z_w >= L_w - eta: loss beyond eta in scenario w "
                                     "(numeraire)")
+    model.cvar_threshold = pyo.Var(domain=pyo.NonNegativeReals,
+                                   doc="eta: the value-at-risk at the optimum (numeraire)")
     model.cvar_excess_definition = pyo.Constraint(
         rows,
         rule=lambda m, w: m.cvar_excess[w] + m.cvar_threshold
