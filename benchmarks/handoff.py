@@ -3,8 +3,9 @@
 Paths compared, each on its own freshly built model, all solving the same LP with the
 same HiGHS options (interior point, one thread, seed 0):
 
-- ``matrix``: the project's adapter (``optimizer.solve.highs``): Pyomo's standard-form
-  compiler to a CSC matrix, one ``highspy`` ``passModel`` call, solution mapped back;
+- ``matrix``: the project's adapter (``optimizer.solve.highs``): the model compiled to a
+  CSC matrix (``optimizer.solve.matrices``), one ``highspy`` ``passModel`` call, solution
+  mapped back;
 - ``highs``: Pyomo's ``SolverFactory("highs")`` (``pyomo.contrib.solver``);
 - ``appsi_highs``: Pyomo's ``SolverFactory("appsi_highs")``.
 

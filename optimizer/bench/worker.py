@@ -27,7 +27,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     import highspy  # noqa: F401
     import pyomo.environ  # noqa: F401
     import scipy.sparse  # noqa: F401
-    from pyomo.repn.plugins import standard_form  # noqa: F401
+    from pyomo.repn import standard_repn  # noqa: F401
 
     import optimizer.bench.direct
     import optimizer.pipeline  # noqa: F401
