@@ -46,7 +46,8 @@ def run_pyomo(instance, name: str) -> tuple[float, float]:
     start = time.perf_counter()
     solver.solve(built.model, options=dict(OPTIONS), load_solutions=True)
     wall = time.perf_counter() - start
-    return wall, float(pyo.value(built.model.net_reward))
+    # The model is in units of built.scale numeraire (see optimizer.model.scaling).
+    return wall, float(pyo.value(built.model.net_reward)) * built.scale
 
 
 def main() -> None:
