@@ -9,7 +9,7 @@ from pyomo.opt import ProblemFormat
 
 from optimizer.instance.generate import generate_instance
 from optimizer.model.build import build_model
-from optimizer.model.rows import MatrixRows
+from optimizer.model.rows import MatrixRows, positions
 from optimizer.solve.matrices import compile_standard_form
 
 EVERY_FAMILY = {"worst_case_k": 2, "holder_share": True, "required": 2, "cvar": "limit",
@@ -108,3 +108,11 @@ def test_a_fixed_binary_is_a_fixed_continuous_column() -> None:
     column = next(j for j, var in enumerate(form.columns) if var is opted)
     assert form.col_lower[column] == form.col_upper[column] == 1.0
     assert form.integrality[column] == 0
+
+
+def test_a_row_on_a_missing_variable_is_an_error() -> None:
+    model = pyo.ConcreteModel()
+    model.security = pyo.Var([0, 2, 5])
+    assert positions(model.security, np.array([5, 0, 2])).tolist() == [2, 0, 1]
+    with pytest.raises(ValueError, match="lacks some of the indices"):
+        positions(model.security, np.array([0, 3]))

@@ -33,13 +33,13 @@ def add_holder_concentration(model: pyo.ConcreteModel, instance: Instance,
     pairs, rows = capped[kept], row_of[of_pair[kept]]
     services_kept = service_of[binds]
     # Columns: x (one per pair), then X_s (one per service in model.security).
-    security_column = len(index.upper) + positions(model.security, n_services)
+    security_column = len(index.upper) + positions(model.security, services_kept)
     n_rows = int(binds.sum())
     model.holder_concentration = MatrixRows(
         [(int(c // n_services), int(c % n_services)) for c in cells[binds]],
         [model.x_alloc, model.security],
         rows=np.concatenate([rows, np.arange(n_rows)]),
-        columns=np.concatenate([pairs, security_column[services_kept]]),
+        columns=np.concatenate([pairs, security_column]),
         coefficients=np.concatenate([index.value[pairs], -share[services_kept]]),
         lower=np.nan, upper=share[services_kept] * external[services_kept],
         doc="holder h's value behind s <= q_s (E_s + X_s) (numeraire)")

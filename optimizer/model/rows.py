@@ -153,14 +153,18 @@ class MatrixRows(IndexedConstraint):
         return None if np.isinf(value) else value
 
 
-def positions(variable: pyo.Var, count: int) -> np.ndarray:
-    """For each integer index 0..count-1, its position within ``variable`` (-1 if absent).
+def positions(variable: pyo.Var, wanted: np.ndarray) -> np.ndarray:
+    """The position within ``variable`` (its column within its part) of each wanted index.
 
-    The column of ``variable[k]`` within its part, for a ``Var`` indexed by integers.
+    ``variable`` is indexed by increasing integers; an index it lacks is an error.
     """
-    found = np.full(count, -1, dtype=np.int64)
     keys = np.fromiter(variable.keys(), dtype=np.int64, count=len(variable))
-    found[keys] = np.arange(len(keys))
+    if np.any(keys[1:] <= keys[:-1]):
+        raise ValueError(f"{variable.name} is not indexed by increasing integers")
+    found = np.searchsorted(keys, wanted)
+    if len(wanted) and (len(keys) == 0
+                        or np.any(keys[np.minimum(found, len(keys) - 1)] != wanted)):
+        raise ValueError(f"{variable.name} lacks some of the indices its rows need")
     return found
 
 
