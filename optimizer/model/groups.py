@@ -11,7 +11,7 @@ import pyomo.environ as pyo
 
 from optimizer.instance import Instance
 from optimizer.model.index import PairIndex
-from optimizer.model.rows import MatrixRows, rows_by_stake
+from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
 def group_members(instance: Instance) -> dict[str, np.ndarray]:
@@ -36,7 +36,7 @@ def add_group_exposure(model: pyo.ConcreteModel, instance: Instance, index: Pair
         reach = np.bincount(index.stake_pos[inside], weights=index.upper[inside],
                             minlength=count)
         stakes = np.flatnonzero(reach > limit[group])
-        group_rows, group_pairs, _ = rows_by_stake(index.stake_pos, stakes, count,
+        group_rows, group_pairs, _ = rows_by_owner(index.stake_pos, stakes, count,
                                                    inside.astype(float))
         rows.append(len(keys) + group_rows)
         pairs.append(group_pairs)

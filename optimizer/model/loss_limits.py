@@ -17,7 +17,7 @@ import pyomo.environ as pyo
 
 from optimizer.instance import Instance
 from optimizer.model.index import PairIndex
-from optimizer.model.rows import MatrixRows, rows_by_stake
+from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
 def pair_slash_fraction(instance: Instance) -> np.ndarray:
@@ -55,7 +55,7 @@ def add_expected_loss_budget(model: pyo.ConcreteModel, instance: Instance,
     reach = np.bincount(index.stake_pos, weights=rate * index.upper, minlength=count)
     has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
     stakes = np.flatnonzero(has_pairs & ~np.isnan(budget) & (reach > budget))
-    rows, pairs, rates = rows_by_stake(index.stake_pos, stakes, count, rate)
+    rows, pairs, rates = rows_by_owner(index.stake_pos, stakes, count, rate)
     model.expected_loss_budget = MatrixRows(
         stakes.tolist(), [model.x_alloc], rows, pairs, rates, lower=np.nan,
         upper=budget[stakes],
@@ -82,13 +82,13 @@ def add_worst_case_budget(model: pyo.ConcreteModel, instance: Instance,
     mesh_stakes, general_stakes = np.asarray(mesh, dtype=np.int64), np.asarray(
         general, dtype=np.int64)
 
-    rows, pairs, slashes = rows_by_stake(index.stake_pos, mesh_stakes, count, slash)
+    rows, pairs, slashes = rows_by_owner(index.stake_pos, mesh_stakes, count, slash)
     model.worst_case_all = MatrixRows(
         mesh, [model.x_alloc], rows, pairs, slashes, lower=np.nan, upper=budget[mesh_stakes],
         doc="k >= slashable services: sum_s f_s x_{i,s} <= c_i (fraction of stake value)")
 
     # Pairs of the general stakes with f_s > 0, stake by stake: one v_{i,s} and one row each.
-    owner, excess_pairs, excess_slash = rows_by_stake(index.stake_pos, general_stakes, count,
+    owner, excess_pairs, excess_slash = rows_by_owner(index.stake_pos, general_stakes, count,
                                                       slash)
     order = np.argsort(owner, kind="stable")
     owner, excess_pairs, excess_slash = owner[order], excess_pairs[order], excess_slash[order]

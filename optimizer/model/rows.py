@@ -63,8 +63,6 @@ class MatrixRowData(ConstraintData):
 
     def set_value(self, expr: object) -> None:
         """A matrix row is fixed at construction; replace the family to change it."""
-        if expr is None:  # Pyomo clears rows this way when it copies a model
-            return
         raise TypeError(f"{self.name} is a row of a matrix family and cannot be changed")
 
 
@@ -168,15 +166,16 @@ def positions(variable: pyo.Var, wanted: np.ndarray) -> np.ndarray:
     return found
 
 
-def rows_by_stake(stake_pos: np.ndarray, stakes: np.ndarray, stake_count: int,
+def rows_by_owner(owner: np.ndarray, chosen: np.ndarray, owner_count: int,
                   coefficient: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nonzeros of the rows sum_p coefficient[p] x_p over the pairs of each chosen stake.
+    """Nonzeros of the rows sum_p coefficient[p] x_p over the pairs of each chosen owner.
 
-    Row k is stake ``stakes[k]``; columns are pair positions (the ``x_alloc`` part).
+    ``owner`` is each pair's stake (or service) position; row k is owner ``chosen[k]``;
+    columns are pair positions (the ``x_alloc`` part).
     """
-    row_of = np.full(stake_count, -1, dtype=np.int64)
-    row_of[stakes] = np.arange(len(stakes))
-    rows = row_of[stake_pos]
+    row_of = np.full(owner_count, -1, dtype=np.int64)
+    row_of[chosen] = np.arange(len(chosen))
+    rows = row_of[owner]
     pairs = np.flatnonzero((rows >= 0) & (coefficient != 0))
     return rows[pairs], pairs, coefficient[pairs]
 

@@ -19,7 +19,7 @@ import pyomo.environ as pyo
 from optimizer.instance import Instance
 from optimizer.model.groups import group_members
 from optimizer.model.index import PairIndex
-from optimizer.model.rows import MatrixRows
+from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
 def security_upper_bound(instance: Instance, index: PairIndex) -> np.ndarray:
@@ -75,15 +75,14 @@ def add_security(model: pyo.ConcreteModel, instance: Instance, index: PairIndex,
     model.security = pyo.Var(chosen_list, bounds=bounds, doc="X_s, value behind service s "
                              "from this portfolio (numeraire)")
     # X_s - sum_i V_i x_{i,s} = 0; columns: x (one per pair), then X_s (per chosen s).
-    row_of = np.full(len(chosen), -1, dtype=np.int64)
-    row_of[chosen] = np.arange(len(chosen_list))
-    pairs = np.flatnonzero(row_of[index.service_pos] >= 0)
+    rows, pairs, values = rows_by_owner(index.service_pos, np.flatnonzero(chosen),
+                                        len(chosen), -index.value)
     n_rows = len(chosen_list)
     model.security_definition = MatrixRows(
         chosen_list, [model.x_alloc, model.security],
-        rows=np.concatenate([row_of[index.service_pos[pairs]], np.arange(n_rows)]),
+        rows=np.concatenate([rows, np.arange(n_rows)]),
         columns=np.concatenate([pairs, len(index.upper) + np.arange(n_rows)]),
-        coefficients=np.concatenate([-index.value[pairs], np.ones(n_rows)]),
+        coefficients=np.concatenate([values, np.ones(n_rows)]),
         lower=0.0, upper=0.0, doc="X_s = sum_i V_i x_{i,s} (numeraire)")
     switch = [int(s) for s in switched if int(s) not in never]
     model.secured = pyo.Var(switch, domain=pyo.Binary,

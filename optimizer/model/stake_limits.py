@@ -11,7 +11,7 @@ import pyomo.environ as pyo
 
 from optimizer.instance import Instance
 from optimizer.model.index import PairIndex
-from optimizer.model.rows import MatrixRows, rows_by_stake
+from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
 def per_service_bound(instance: Instance) -> np.ndarray:
@@ -30,7 +30,7 @@ def add_restaking_degree(model: pyo.ConcreteModel, instance: Instance, index: Pa
     reach = np.bincount(index.stake_pos, weights=index.upper, minlength=count)
     has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
     stakes = np.flatnonzero(has_pairs & (reach > limit))
-    rows, pairs, ones = rows_by_stake(index.stake_pos, stakes, count,
+    rows, pairs, ones = rows_by_owner(index.stake_pos, stakes, count,
                                       np.ones(len(index.stake_pos)))
     model.restaking_degree = MatrixRows(
         stakes.tolist(), [model.x_alloc], rows, pairs, ones, lower=np.nan, upper=limit[stakes],

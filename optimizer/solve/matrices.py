@@ -123,35 +123,39 @@ def compile_standard_form(built: AllocationModel) -> StandardForm:
         col_upper=col_upper, integrality=integrality,
         row_lower=np.concatenate(lowers) if lowers else np.zeros(0),
         row_upper=np.concatenate(uppers) if uppers else np.zeros(0),
-        matrix=sparse.csc_array(matrix), blocks=blocks, columns=columns,
+        matrix=matrix, blocks=blocks, columns=columns,
         pair_column=pair_column)
 
 
 class _ColumnPositions:
-    """Column of any variable, by its component's offset and its position within it."""
+    """Column of any variable: its component's offset plus its position within it.
+
+    A component's variables are mapped on first use, so a model whose expression rows
+    touch a few components never maps the others.
+    """
 
     def __init__(self, offset_of: dict[int, int]) -> None:
         self._offset_of = offset_of
         self._column: dict[int, int] = {}
-        self._indexed: set[int] = set()
+        self._mapped: set[int] = set()
 
     def of(self, variables: object) -> np.ndarray:
         found = []
         for var in variables:
             column = self._column.get(id(var))
             if column is None:
-                self._index(var.parent_component())
-                column = self._column[id(var)]
+                self._map(var.parent_component())
+                column = self._column.get(id(var))
+                if column is None:
+                    raise ValueError(f"variable {var.name} is not part of the model")
             found.append(column)
         return np.asarray(found, dtype=np.int64)
 
-    def _index(self, component: pyo.Var) -> None:
-        if id(component) in self._indexed:
-            raise ValueError(f"variable component {component.name} is not part of the model")
-        self._indexed.add(id(component))
+    def _map(self, component: pyo.Var) -> None:
         start = self._offset_of.get(id(component))
-        if start is None:
-            raise ValueError(f"variable component {component.name} is not part of the model")
+        if start is None or id(component) in self._mapped:
+            return
+        self._mapped.add(id(component))
         for k, var in enumerate(component.values()):
             self._column[id(var)] = start + k
 
