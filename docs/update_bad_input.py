@@ -34,8 +34,11 @@ OTHER = [
      "write (notes.txt): choose a new or empty folder (nothing was written)`"),
     ("instance too large for the memory available", "`error: this instance needs an estimated "
      "... GB ... but only ... GB are available; make fewer pairs eligible ...`"),
-    ("legal but suspicious value (price 1e12, amount in wei, probability > 0.5, unknown "
-     "column)", "a `warning:` line on standard error; the solve goes on"),
+    ("unknown column, table, key or parameter (tests/test_unknown_columns.py)",
+     "`bad.toml services[1] (service=s1): slash_probabilty is not a column of 'services' "
+     "(did you mean slash_probability?)`; with `--allow-extra-columns` a `warning:` line"),
+    ("legal but suspicious value (price 1e12, amount in wei, probability > 0.5)",
+     "a `warning:` line on standard error; the solve goes on"),
 ]
 
 lines = [

@@ -101,8 +101,21 @@ def _check_writable(target: str | None, kind: str) -> None:
         raise click.UsageError(f"cannot write {target}: {parent} is not a writable folder")
 
 
+def _allow_extra_columns(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command that loads an instance the ``--allow-extra-columns`` switch."""
+
+    def remember(context: click.Context, _parameter: click.Parameter, value: bool) -> None:
+        context.meta["allow_extra_columns"] = value
+
+    return click.option(
+        "--allow-extra-columns", is_flag=True, expose_value=False, callback=remember,
+        help="Ignore, with a warning, columns, keys and tables the format does not know "
+             "(refused by default: a misspelt column would drop its limit).")(command)
+
+
 def _load(path: str) -> Instance:
-    instance = load_instance(path)
+    allow = click.get_current_context().meta.get("allow_extra_columns", False)
+    instance = load_instance(path, allow_extra_columns=allow)
     for warning in instance.warnings:
         click.echo(f"warning: {warning}", err=True)
     return instance
@@ -136,6 +149,7 @@ def main() -> None:
               "curators use today (equal split, pro rata to reward, greedy) and show the "
               "optimizer's uplift.")
 @click.option("--verbose", "-v", is_flag=True, help="Solver log on standard error.")
+@_allow_extra_columns
 @_guarded
 def solve(instance: str, output: str | None, as_json: bool, time_limit: float | None,
           mip_gap: float | None, threads: int | None, random_seed: int, presolve: str,
@@ -208,6 +222,7 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
 @click.option("--compare-rebuild", is_flag=True, help="Also solve each point by rebuilding "
               "the model, to measure the speed-up and check the answers agree.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@_allow_extra_columns
 @_guarded
 def frontier(instance: str, points: int, risk: str, output: str | None, plot: str | None,
              compare_rebuild: bool, quiet: bool) -> None:
@@ -255,6 +270,7 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
 @click.option("--plot", type=click.Path(), help="Write a histogram of the losses as a PNG "
               "(needs the [plot] extra).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@_allow_extra_columns
 @_guarded
 def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool,
              plot: str | None, quiet: bool) -> None:
@@ -298,6 +314,7 @@ def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool,
 @main.command()
 @click.argument("instance", type=click.Path())
 @click.argument("solution", type=click.Path())
+@_allow_extra_columns
 @_guarded
 def security(instance: str, solution: str) -> None:
     """Security of the restaking graph of SOLUTION (a solution folder or allocation.csv).
@@ -324,6 +341,7 @@ def security(instance: str, solution: str) -> None:
 
 @main.command()
 @click.argument("instance", type=click.Path())
+@_allow_extra_columns
 @_guarded
 def validate(instance: str) -> None:
     """Check INSTANCE and list every problem (exit 2 if there is one)."""
@@ -336,6 +354,7 @@ def validate(instance: str) -> None:
 @main.command()
 @click.argument("instance", type=click.Path())
 @click.argument("out", type=click.Path())
+@_allow_extra_columns
 @_guarded
 def convert(instance: str, out: str) -> None:
     """Write INSTANCE as OUT: a .toml or .json file, or any other path a CSV folder."""
@@ -349,6 +368,7 @@ def convert(instance: str, out: str) -> None:
 @click.option("--count", type=click.IntRange(min=1), help="Scenarios to sample (default: the "
               "instance's scenario_count).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed (default: scenario_seed).")
+@_allow_extra_columns
 @_guarded
 def scenarios(instance: str, out: str, count: int | None, seed: int | None) -> None:
     """Write INSTANCE to OUT with its sampled CVaR scenarios as a scenarios table.

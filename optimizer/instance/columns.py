@@ -6,6 +6,8 @@ so a column is described once: its type, default, legal range, unit and meaning.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -259,6 +261,43 @@ PARAMETERS: tuple[Column, ...] = (
            default=1000, low=1.0, high=1_000_000.0),
     Column("scenario_seed", "int", "", "seed of the scenario sampling", default=0, low=0.0),
 )
+
+
+def closest_name(name: str, known: Iterable[str]) -> str | None:
+    """The known name ``name`` most likely misspells, or None when none is close.
+
+    Case and surrounding blanks are ignored; "close" is difflib's similarity of at
+    least 0.6 (``slash_probabilty`` gives ``slash_probability``).
+    """
+    by_lower = {k.lower(): k for k in known}
+    match = difflib.get_close_matches(str(name).strip().lower(), list(by_lower), n=1)
+    return by_lower[match[0]] if match else None
+
+
+def unknown_name_hint(name: str, known: Iterable[str],
+                      elsewhere: dict[str, Iterable[str]] | None = None) -> str | None:
+    """Say where an unknown ``name`` belongs, or what it likely misspells.
+
+    Parameters
+    ----------
+    name : str
+        A column, parameter, key or table name the format does not know where given.
+    known : iterable of str
+        The names legal where ``name`` was given.
+    elsewhere : dict, optional
+        Names legal in other places, keyed by how to name the place, e.g.
+        ``{"a column of 'stakes'": [...]}``; an exact match there is named first.
+
+    Returns
+    -------
+    str or None
+        ``"it is a column of 'stakes'"``, ``"did you mean slash_probability?"``, or None.
+    """
+    for place, names in (elsewhere or {}).items():
+        if str(name).strip() in set(names):
+            return f"it is {place}"
+    closest = closest_name(name, known)
+    return f"did you mean {closest}?" if closest else None
 
 
 def markdown_reference() -> str:

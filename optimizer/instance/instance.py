@@ -89,15 +89,19 @@ class Instance:
     # --- making one ------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Instance:
+    def load(cls, path: str | os.PathLike[str], allow_extra_columns: bool = False) -> Instance:
         """Load and validate an instance file (``.toml``, ``.json``) or CSV folder.
+
+        A column, ``[instance]`` key, parameter or table the format does not know is
+        refused (with the closest known name), unless ``allow_extra_columns``: then it
+        is ignored with a warning.
 
         Raises
         ------
         InstanceError
             Listing every problem of the input.
         """
-        return cls._from_raw(read_raw(path))
+        return cls._from_raw(read_raw(path), allow_extra_columns)
 
     @classmethod
     def from_frames(
@@ -116,12 +120,15 @@ class Instance:
         numeraire: str = "ETH",
         description: str | None = None,
         source: str | None = None,
+        allow_extra_columns: bool = False,
     ) -> Instance:
         """Make an instance from DataFrames whose columns are the format's.
 
         Ids may be a column or the index. Missing optional columns take their
         defaults; ``accepts`` and ``groups`` take lists (or ``"*"``). The frames are
-        validated exactly as files are; problems name the table and row number.
+        validated exactly as files are; problems name the table and row number. A
+        column or parameter the format does not know is refused, unless
+        ``allow_extra_columns`` (then it is ignored with a warning).
 
         Raises
         ------
@@ -135,11 +142,11 @@ class Instance:
                   "current": current}
         raw = raw_from_frames({k: v for k, v in meta.items() if v is not None},
                               parameters or {}, frames)
-        return cls._from_raw(raw)
+        return cls._from_raw(raw, allow_extra_columns)
 
     @classmethod
-    def _from_raw(cls, raw: RawInstance) -> Instance:
-        checked = validate(raw)
+    def _from_raw(cls, raw: RawInstance, allow_extra_columns: bool = False) -> Instance:
+        checked = validate(raw, allow_extra_columns)
         tables = checked.tables
         parameters = Parameters(**checked.parameters)
         instance = cls(
@@ -270,9 +277,9 @@ class Instance:
                 "pairs": len(self.pairs)}
 
 
-def load_instance(path: str | os.PathLike[str]) -> Instance:
+def load_instance(path: str | os.PathLike[str], allow_extra_columns: bool = False) -> Instance:
     """Load and validate an instance (TOML, JSON or CSV folder); see ``Instance.load``."""
-    return Instance.load(path)
+    return Instance.load(path, allow_extra_columns)
 
 
 def _plain(value: Any) -> Any:

@@ -69,6 +69,8 @@ class RawInstance:
     meta_where: str
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    unknown_tables: list[tuple[str, str]] = field(default_factory=list)
+    """(where, name) of each table the format does not know; ``validate`` judges them."""
 
 
 def spelling_of(path: Path) -> str:
@@ -159,7 +161,7 @@ def _read_text(path: Path) -> str:
 def _from_document(document: dict[str, Any], file: str, origin: str, spelling: str
                    ) -> RawInstance:
     problems: list[Problem] = []
-    warnings: list[Problem] = []
+    unknown_tables: list[tuple[str, str]] = []
     meta = document.get("instance", {})
     if not isinstance(meta, dict):
         problems.append(Problem(file, "instance", "must be a table"))
@@ -173,7 +175,7 @@ def _from_document(document: dict[str, Any], file: str, origin: str, spelling: s
         if key in ("instance", "parameters"):
             continue
         if key not in TABLES:
-            warnings.append(Problem(file, None, f"has an unknown table '{key}': ignored"))
+            unknown_tables.append((file, str(key)))
             continue
         if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
             problems.append(Problem(file, key, "must be a list of rows ([[" + key + "]] in TOML, "
@@ -183,7 +185,8 @@ def _from_document(document: dict[str, Any], file: str, origin: str, spelling: s
         frame = frame.astype(object).where(frame.notna(), None) if len(frame) else frame
         tables[key] = RawTable(key, frame, [f"{file} {key}[{n + 1}]" for n in range(len(value))],
                                file)
-    return RawInstance(origin, spelling, meta, parameters, tables, file, problems, warnings)
+    return RawInstance(origin, spelling, meta, parameters, tables, file, problems,
+                       unknown_tables=unknown_tables)
 
 
 def _read_csv_folder(folder: Path) -> RawInstance:
@@ -200,9 +203,7 @@ def _read_csv_folder(folder: Path) -> RawInstance:
                                      "the [instance] and [parameters] tables)")])
     raw = _from_document({k: v for k, v in document.items() if k in ("instance", "parameters")},
                          CSV_INSTANCE_FILE, str(folder), "csv")
-    for key in sorted(unknown):
-        raw.warnings.append(Problem(CSV_INSTANCE_FILE, None, f"has an unknown table '{key}': "
-                                    "ignored (tables are CSV files in this spelling)"))
+    raw.unknown_tables += [(CSV_INSTANCE_FILE, key) for key in sorted(unknown)]
     for name in TABLES:
         file = folder / f"{name}.csv"
         if not file.exists():
@@ -214,7 +215,7 @@ def _read_csv_folder(folder: Path) -> RawInstance:
     known = {f"{name}.csv" for name in TABLES}
     for file in sorted(folder.glob("*.csv")):
         if file.name not in known:
-            raw.warnings.append(Problem(file.name, None, "is not a table of the format: ignored"))
+            raw.unknown_tables.append((file.name, file.stem))
     return raw
 
 

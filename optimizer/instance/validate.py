@@ -3,7 +3,9 @@
 ``validate`` turns raw tables (untyped cells) into typed tables with the documented
 defaults applied. It never stops at the first problem: it collects them all, each
 naming the file, table, row id and column, and raises one ``InstanceError``.
-Values that are legal but suspicious come back as warnings.
+Values that are legal but suspicious come back as warnings. A column, key or table
+the format does not know is a problem (a misspelt limit would otherwise be dropped),
+or, with ``allow_extra_columns``, a warning.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InstanceError, Problem
+from optimizer.instance.cells import convert_cells
 from optimizer.instance.columns import (
     INSTANCE_KEYS,
     PARAMETERS,
@@ -23,11 +26,9 @@ from optimizer.instance.columns import (
     TABLES,
     Column,
     Table,
+    unknown_name_hint,
 )
 from optimizer.instance.io import RawInstance, RawTable
-
-LARGEST_INTEGER = 2**31 - 1
-"""Largest integer value accepted (worst_case_k, scenario counts, seeds, service caps)."""
 
 PROBABILITY_SUM_TOLERANCE = 1e-6
 """How far a scenario set's probabilities may sum from 1 (absolute)."""
@@ -40,6 +41,13 @@ SUSPICIOUS = {
     "reward_rate_high": 1.0,
 }
 """Thresholds past which a legal value is warned about (likely a unit mistake)."""
+
+EXTRA_COLUMNS_HINT = ("if it is there on purpose, allow extra columns: --allow-extra-columns, "
+                      "or allow_extra_columns=True in Python")
+"""Said of an unknown name that misspells nothing the format knows."""
+
+_PARAMETER_NAMES = [c.name for c in PARAMETERS]
+_COLUMNS_OF = {f"a column of '{name}'": spec.names for name, spec in TABLES.items()}
 
 
 @dataclass
@@ -55,9 +63,10 @@ class Validated:
 class _Collector:
     """Problems and warnings found so far."""
 
-    def __init__(self, raw: RawInstance):
+    def __init__(self, raw: RawInstance, allow_extra_columns: bool):
         self.problems: list[Problem] = list(raw.problems)
         self.warnings: list[Problem] = list(raw.warnings)
+        self.allow_extra_columns = allow_extra_columns
 
     def problem(self, where: str, column: str | None, message: str) -> None:
         self.problems.append(Problem(where, column, message))
@@ -65,16 +74,32 @@ class _Collector:
     def warn(self, where: str, column: str | None, message: str) -> None:
         self.warnings.append(Problem(where, column, message))
 
+    def unknown(self, where: str, column: str | None, message: str, hint: str | None) -> None:
+        """A name the format does not know: a problem, or a warning when extras are allowed."""
+        if self.allow_extra_columns:
+            self.warn(where, column, f"{message}: ignored" + (f" ({hint})" if hint else ""))
+        else:
+            self.problem(where, column, f"{message} ({hint or EXTRA_COLUMNS_HINT})")
 
-def validate(raw: RawInstance) -> Validated:
+
+def validate(raw: RawInstance, allow_extra_columns: bool = False) -> Validated:
     """Check every rule of the format and type every table.
+
+    Parameters
+    ----------
+    raw : RawInstance
+        The instance as read.
+    allow_extra_columns : bool
+        Ignore, with a warning, columns, keys and tables the format does not know,
+        instead of refusing them.
 
     Raises
     ------
     InstanceError
         With every problem found, when there is at least one.
     """
-    found = _Collector(raw)
+    found = _Collector(raw, allow_extra_columns)
+    _check_unknown_tables(raw, found)
     meta = _check_meta(raw, found)
     parameters = _check_parameters(raw, found)
     typed: dict[str, pd.DataFrame] = {}
@@ -87,7 +112,7 @@ def validate(raw: RawInstance) -> Validated:
                 found.problem(where, None, f"the table '{name}' is missing (it is required)")
             typed[name], labels[name] = _empty(spec), pd.Series(dtype=object)
             continue
-        typed[name], labels[name] = _type_table(table, spec, found)
+        typed[name], labels[name] = _type_table(table, spec, raw.spelling, found)
         if name in REQUIRED_TABLES and len(typed[name]) == 0:
             found.problem(table.file, None, f"the table '{name}' has no rows")
     _implied_holders(typed)
@@ -112,7 +137,8 @@ def _check_meta(raw: RawInstance, found: _Collector) -> dict[str, Any]:
     meta = {"name": None, "numeraire": "ETH", "description": None, "source": None}
     for key, value in raw.meta.items():
         if key not in INSTANCE_KEYS:
-            found.warn(where, key, "is not a key of [instance]: ignored")
+            found.unknown(where, key, "is not a key of [instance]", unknown_name_hint(
+                key, INSTANCE_KEYS, {"a parameter: put it in [parameters]": _PARAMETER_NAMES}))
             continue
         if value is None:
             continue
@@ -132,10 +158,11 @@ def _check_parameters(raw: RawInstance, found: _Collector) -> dict[str, Any]:
     for key, value in raw.parameters.items():
         column = known.get(key)
         if column is None:
-            found.warn(where, key, "is not a known parameter: ignored")
+            found.unknown(where, key, "is not a parameter", unknown_name_hint(
+                key, known, {"a key of [instance]": INSTANCE_KEYS, **_COLUMNS_OF}))
             continue
         series = pd.Series([value], dtype=object)
-        converted, bad = _convert(series, column)
+        converted, bad = convert_cells(series, column)
         if bad.iloc[0]:
             found.problem(where, key, bad.iloc[0])
         else:
@@ -147,6 +174,39 @@ def _check_parameters(raw: RawInstance, found: _Collector) -> dict[str, Any]:
         if values[key] is not None and isinstance(values[key], float) and math.isnan(values[key]):
             values[key] = None
     return values
+
+
+def _check_unknown_tables(raw: RawInstance, found: _Collector) -> None:
+    sections = {"instance", "parameters"}
+    for where, name in raw.unknown_tables:
+        if where.lower().endswith(".csv"):  # a CSV file of a folder
+            known, note = set(TABLES), ""
+        elif raw.spelling == "csv":  # a table in the folder's instance.toml
+            known, note = sections, " (tables are CSV files in this spelling)"
+        else:
+            known, note = set(TABLES) | sections, ""
+        found.unknown(where, None, f"'{name}' is not a table of the format{note}",
+                      unknown_name_hint(name, known))
+
+
+def _check_unknown_columns(table: RawTable, spec: Table, where: pd.Series, spelling: str,
+                           found: _Collector) -> None:
+    """Name each column ``spec`` does not have: at its header, or the first row giving it."""
+    elsewhere = {place: names for place, names in _COLUMNS_OF.items()
+                 if place != f"a column of '{spec.name}'"}
+    elsewhere["a parameter: put it in [parameters]"] = _PARAMETER_NAMES
+    for column in table.frame.columns:
+        if column in spec.names:
+            continue
+        if spelling == "csv":
+            place = f"{table.file} row 1"
+        elif spelling == "frames":
+            place = f"{spec.name} frame"
+        else:
+            given = np.flatnonzero(table.frame[column].notna().to_numpy())
+            place = where.iloc[given[0] if len(given) else 0]
+        found.unknown(place, str(column), f"is not a column of '{spec.name}'",
+                      unknown_name_hint(str(column), spec.names, elsewhere))
 
 
 # --- typing one table ------------------------------------------------------------------------
@@ -166,13 +226,10 @@ def _dtype(column: Column) -> str:
     return "object"
 
 
-def _type_table(table: RawTable, spec: Table, found: _Collector
+def _type_table(table: RawTable, spec: Table, spelling: str, found: _Collector
                 ) -> tuple[pd.DataFrame, pd.Series]:
     frame = table.frame
     where = pd.Series(table.row_where, index=frame.index, dtype=object)
-    for column in frame.columns:
-        if column not in spec.names:
-            found.warn(table.file, str(column), f"is not a column of '{spec.name}': ignored")
     if spec.id_column and spec.id_column in frame.columns:
         ids = frame[spec.id_column].map(lambda v: None if v is None else str(v).strip())
         where = where + ids.map(lambda v: f" ({spec.id_column}={v})" if v else "")
@@ -182,6 +239,7 @@ def _type_table(table: RawTable, spec: Table, found: _Collector
             columns = [[f"{k}={v}" if v is not None else None for v in frame[k]] for k in keys]
             where = where + [" (" + ", ".join(p for p in parts if p) + ")"
                              for parts in zip(*columns, strict=True)]
+    _check_unknown_columns(table, spec, where, spelling, found)
     typed = {}
     for column in spec.columns:
         if column.name not in frame.columns:
@@ -192,7 +250,7 @@ def _type_table(table: RawTable, spec: Table, found: _Collector
                                            dtype=_dtype(column)) if column.kind != "list" else \
                 pd.Series([column.default] * len(frame), index=frame.index, dtype=object)
             continue
-        values, bad = _convert(frame[column.name], column)
+        values, bad = convert_cells(frame[column.name], column)
         for row in np.flatnonzero(bad.notna().to_numpy()):
             found.problem(where.iloc[row], column.name, bad.iloc[row])
         typed[column.name] = values
@@ -209,143 +267,6 @@ def _type_table(table: RawTable, spec: Table, found: _Collector
             else:
                 first[value] = row
     return result, where
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (
-        isinstance(value, str) and value.strip() == "")
-
-
-def _convert(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
-    """Type one column: the typed values, and per row a problem message or None."""
-    missing = series.map(_is_missing).astype(bool)
-    bad = pd.Series([None] * len(series), index=series.index, dtype=object)
-    if column.kind in ("float", "int"):
-        text = series.map(lambda v: v.strip() if isinstance(v, str) else v)
-        not_number = series.map(
-            lambda v: isinstance(v, bool) or not isinstance(v, int | float | str)).astype(bool)
-        numbers = pd.to_numeric(text.where(~missing & ~not_number, None), errors="coerce")
-        numbers = numbers.astype("float64")
-        unparsed = ~missing & (numbers.isna() | not_number)
-        bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, not a number")
-        infinite = ~missing & ~unparsed & ~np.isfinite(numbers)
-        bad[infinite] = series[infinite].map(
-            lambda v: f"is {v}, must be finite (leave the value out for none)")
-        ok = ~missing & ~unparsed & ~infinite
-        if column.kind == "int":
-            fractional = ok & (numbers % 1 != 0)
-            bad[fractional] = numbers[fractional].map(lambda v: f"is {v:g}, must be an integer")
-            ok &= ~fractional
-            huge = ok & (numbers.abs() > LARGEST_INTEGER)
-            bad[huge] = numbers[huge].map(lambda v: f"is {v:g}, must be at most "
-                                                    f"{LARGEST_INTEGER:,}")
-            ok &= ~huge
-        out_of_range = ok & _outside(numbers, column)
-        bad[out_of_range] = numbers[out_of_range].map(
-            lambda v: f"is {v:g}, must be {column.range_text()}")
-        default = np.nan if column.default is None else float(column.default)
-        values = numbers.where(~missing, default)
-        if column.kind == "int" and column.default is not None:
-            values = values.where(bad.isna(), default).astype("int64")
-        bad = bad.where(~missing, "is missing (required)" if column.required else None)
-        return values, bad
-    if column.kind == "bool":
-        parsed = pd.Series([_parse_bool(v) for v in series], index=series.index, dtype=object)
-        unparsed = ~missing & parsed.isna()
-        bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, must be true or false")
-        if column.required:
-            bad[missing] = "is missing (required)"
-        keep = (~missing & ~unparsed).to_numpy()
-        default = bool(column.default or False)
-        values = pd.Series([bool(v) if k else default for v, k in zip(parsed, keep, strict=True)],
-                           index=series.index, dtype=bool)
-        return values, bad
-    if column.kind == "list":
-        parsed = pd.Series([_parse_list(v) for v in series], index=series.index, dtype=object)
-        unparsed = ~missing & parsed.isna()
-        bad[unparsed] = series[unparsed].map(
-            lambda v: f"is {v!r}, must be a list of ids (in CSV, ';'-separated)")
-        if column.default == "*":
-            empty = ~missing & ~unparsed & parsed.map(lambda v: v == ()).astype(bool)
-            bad[empty] = "is an empty list: name at least one asset, or \"*\" for all"
-            unparsed |= empty
-        keep = (~missing & ~unparsed).to_numpy()
-        values = pd.Series([v if k else column.default for v, k in zip(parsed, keep, strict=True)],
-                           index=series.index, dtype=object)
-        return values, bad
-    parsed = pd.Series([_parse_id(v) for v in series], index=series.index, dtype=object)
-    unparsed = ~missing & parsed.isna()
-    bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, must be text")
-    if column.kind == "id":
-        reserved = ~missing & ~unparsed & parsed.map(
-            lambda v: isinstance(v, str) and (v == "*" or ";" in v)).astype(bool)
-        bad[reserved] = parsed[reserved].map(
-            lambda v: f"is {v!r}: an id may not be \"*\" or contain ';' (they mean 'all' "
-                      "and separate lists)")
-        unparsed |= reserved
-    if column.required:
-        bad[missing] = "is missing (required)"
-    return _object_where(parsed, ~missing & ~unparsed), bad
-
-
-def _object_where(values: pd.Series, keep: pd.Series) -> pd.Series:
-    """``values`` where ``keep``, else None, as an object Series (pandas would make None NaN)."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = None
-    mask = keep.to_numpy(dtype=bool)
-    out[mask] = values.to_numpy(dtype=object)[mask]
-    return pd.Series(out, index=values.index, dtype=object)
-
-
-def _outside(numbers: pd.Series, column: Column) -> pd.Series:
-    outside = pd.Series(False, index=numbers.index)
-    if column.low is not None:
-        outside |= (numbers <= column.low) if column.low_open else (numbers < column.low)
-    if column.high is not None:
-        outside |= (numbers >= column.high) if column.high_open else (numbers > column.high)
-    return outside
-
-
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
-
-
-def _parse_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-    return None
-
-
-def _parse_id(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _parse_list(value: Any) -> str | tuple[str, ...] | None:
-    if isinstance(value, str):
-        text = value.strip()
-        if text == "*":
-            return "*"
-        return tuple(part.strip() for part in text.split(";") if part.strip())
-    if isinstance(value, list | tuple | np.ndarray):
-        items = [_parse_id(v) for v in value]
-        if any(item is None for item in items):
-            return None
-        if items == ["*"]:
-            return "*"
-        return tuple(items)  # type: ignore[arg-type]
-    return None
 
 
 # --- references and cross-row rules ----------------------------------------------------------

@@ -1,0 +1,156 @@
+"""Typing the cells of one column: numbers, integers, true/false, lists of ids, ids.
+
+``convert_cells`` turns untyped cells (text from CSV, values from TOML, JSON or frames)
+into typed values with the column's default where a cell is missing, and says per
+cell what is wrong. ``validate`` locates the problems in the user's file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.instance.columns import Column
+
+LARGEST_INTEGER = 2**31 - 1
+"""Largest integer value accepted (worst_case_k, scenario counts, seeds, service caps)."""
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and value.strip() == "")
+
+
+def convert_cells(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    """Type one column: the typed values, and per row a problem message or None."""
+    missing = series.map(_is_missing).astype(bool)
+    bad = pd.Series([None] * len(series), index=series.index, dtype=object)
+    if column.kind in ("float", "int"):
+        text = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+        not_number = series.map(
+            lambda v: isinstance(v, bool) or not isinstance(v, int | float | str)).astype(bool)
+        numbers = pd.to_numeric(text.where(~missing & ~not_number, None), errors="coerce")
+        numbers = numbers.astype("float64")
+        unparsed = ~missing & (numbers.isna() | not_number)
+        bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, not a number")
+        infinite = ~missing & ~unparsed & ~np.isfinite(numbers)
+        bad[infinite] = series[infinite].map(
+            lambda v: f"is {v}, must be finite (leave the value out for none)")
+        ok = ~missing & ~unparsed & ~infinite
+        if column.kind == "int":
+            fractional = ok & (numbers % 1 != 0)
+            bad[fractional] = numbers[fractional].map(lambda v: f"is {v:g}, must be an integer")
+            ok &= ~fractional
+            huge = ok & (numbers.abs() > LARGEST_INTEGER)
+            bad[huge] = numbers[huge].map(lambda v: f"is {v:g}, must be at most "
+                                                    f"{LARGEST_INTEGER:,}")
+            ok &= ~huge
+        out_of_range = ok & _outside(numbers, column)
+        bad[out_of_range] = numbers[out_of_range].map(
+            lambda v: f"is {v:g}, must be {column.range_text()}")
+        default = np.nan if column.default is None else float(column.default)
+        values = numbers.where(~missing, default)
+        if column.kind == "int" and column.default is not None:
+            values = values.where(bad.isna(), default).astype("int64")
+        bad = bad.where(~missing, "is missing (required)" if column.required else None)
+        return values, bad
+    if column.kind == "bool":
+        parsed = pd.Series([_parse_bool(v) for v in series], index=series.index, dtype=object)
+        unparsed = ~missing & parsed.isna()
+        bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, must be true or false")
+        if column.required:
+            bad[missing] = "is missing (required)"
+        keep = (~missing & ~unparsed).to_numpy()
+        default = bool(column.default or False)
+        values = pd.Series([bool(v) if k else default for v, k in zip(parsed, keep, strict=True)],
+                           index=series.index, dtype=bool)
+        return values, bad
+    if column.kind == "list":
+        parsed = pd.Series([_parse_list(v) for v in series], index=series.index, dtype=object)
+        unparsed = ~missing & parsed.isna()
+        bad[unparsed] = series[unparsed].map(
+            lambda v: f"is {v!r}, must be a list of ids (in CSV, ';'-separated)")
+        if column.default == "*":
+            empty = ~missing & ~unparsed & parsed.map(lambda v: v == ()).astype(bool)
+            bad[empty] = "is an empty list: name at least one asset, or \"*\" for all"
+            unparsed |= empty
+        keep = (~missing & ~unparsed).to_numpy()
+        values = pd.Series([v if k else column.default for v, k in zip(parsed, keep, strict=True)],
+                           index=series.index, dtype=object)
+        return values, bad
+    parsed = pd.Series([_parse_id(v) for v in series], index=series.index, dtype=object)
+    unparsed = ~missing & parsed.isna()
+    bad[unparsed] = series[unparsed].map(lambda v: f"is {v!r}, must be text")
+    if column.kind == "id":
+        reserved = ~missing & ~unparsed & parsed.map(
+            lambda v: isinstance(v, str) and (v == "*" or ";" in v)).astype(bool)
+        bad[reserved] = parsed[reserved].map(
+            lambda v: f"is {v!r}: an id may not be \"*\" or contain ';' (they mean 'all' "
+                      "and separate lists)")
+        unparsed |= reserved
+    if column.required:
+        bad[missing] = "is missing (required)"
+    return _object_where(parsed, ~missing & ~unparsed), bad
+
+
+def _object_where(values: pd.Series, keep: pd.Series) -> pd.Series:
+    """``values`` where ``keep``, else None, as an object Series (pandas would make None NaN)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = None
+    mask = keep.to_numpy(dtype=bool)
+    out[mask] = values.to_numpy(dtype=object)[mask]
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _outside(numbers: pd.Series, column: Column) -> pd.Series:
+    outside = pd.Series(False, index=numbers.index)
+    if column.low is not None:
+        outside |= (numbers <= column.low) if column.low_open else (numbers < column.low)
+    if column.high is not None:
+        outside |= (numbers >= column.high) if column.high_open else (numbers > column.high)
+    return outside
+
+
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+
+
+def _parse_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    return None
+
+
+def _parse_id(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _parse_list(value: Any) -> str | tuple[str, ...] | None:
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "*":
+            return "*"
+        return tuple(part.strip() for part in text.split(";") if part.strip())
+    if isinstance(value, list | tuple | np.ndarray):
+        items = [_parse_id(v) for v in value]
+        if any(item is None for item in items):
+            return None
+        if items == ["*"]:
+            return "*"
+        return tuple(items)  # type: ignore[arg-type]
+    return None
