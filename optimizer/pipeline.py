@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -80,8 +80,10 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
     With pool rewards, the model's chords under-state the exact reward by at most
     ``built.pool_errors``; when the certified gap between the exact objective of the
     allocation found and the exact optimum is above ``pool_tolerance``, the breakpoints
-    are refined so that the errors sum to half the tolerance, and the model rebuilt (up
-    to ``POOL_REFINEMENTS`` times, never finer than ``FINEST_POOL_ERROR``).
+    are refined so that the errors sum to half the tolerance, and the finer model solved
+    (up to ``POOL_REFINEMENTS`` times, never finer than ``FINEST_POOL_ERROR``). The best
+    allocation found over all the models solved is returned, with the tightest bound any
+    of them proved; a model built but not solved proves nothing and is never used.
     """
     instance = built.instance
     settings = SolveOptions(**options)
@@ -92,13 +94,18 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
     timings: dict[str, float] = {}
     error = DEFAULT_POOL_ERROR
     _add(timings, build=built.build_seconds)
-    for _ in range(POOL_REFINEMENTS + 1):
+    solved: list[_Solved] = []
+    for refinement in range(POOL_REFINEMENTS + 1):
+        if refinement:
+            built = build_model(instance, built.scenarios, pool_error=error, merge=built.merge)
+            _add(timings, build=built.build_seconds)
         outcome, evaluation = _solve_and_evaluate(built, settings, timings)
         if _contradicts_bound(built, outcome, evaluation) and settings.presolve != "off":
             # An allocation worth more than the proven bound: the presolved model was
             # wrong (seen with HiGHS's MIP presolve). Solve again without presolve.
             outcome, evaluation = _solve_and_evaluate(
                 built, replace(settings, presolve="off"), timings)
+        solved.append(_Solved(built, outcome, evaluation))
         pool_gap = _pool_gap(built, outcome, evaluation)
         if pool_gap is None or pool_gap <= settings.pool_tolerance or error <= FINEST_POOL_ERROR:
             break
@@ -106,9 +113,44 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
         pools = float(instance.services["reward_pool"].sum())
         target = 0.5 * settings.pool_tolerance * max(abs(evaluation.objective), 1e-9) / pools
         error = max(FINEST_POOL_ERROR, min(error / 10.0, target))
-        built = build_model(instance, built.scenarios, pool_error=error, merge=built.merge)
-        _add(timings, build=built.build_seconds)
-    return _result(built, settings, outcome, evaluation, timings, pool_gap)
+    best = _best_of(solved)
+    bound = _tightest_bound(solved)
+    return _result(best, settings, timings, bound, refinements=len(solved) - 1)
+
+
+@dataclass
+class _Solved:
+    """One model solved: the model, what HiGHS returned and the evaluator's verdict."""
+
+    built: AllocationModel
+    outcome: SolverOutcome
+    evaluation: Evaluation
+
+    @property
+    def usable(self) -> bool:
+        """Whether it holds an allocation that may be returned (one that keeps every limit)."""
+        return (self.outcome.x is not None and self.outcome.status in ("optimal", "feasible")
+                and not self.evaluation.violations)
+
+
+def _best_of(solved: list[_Solved]) -> _Solved:
+    """The solve whose allocation has the best exact objective (the last one if none has)."""
+    usable = [one for one in solved if one.usable]
+    if not usable:
+        return solved[-1]
+    return max(usable, key=lambda one: one.evaluation.objective)
+
+
+def _tightest_bound(solved: list[_Solved]) -> float | None:
+    """The smallest upper bound on the exact optimum proved by any of the models solved.
+
+    A model's bound holds for its chords, which under-state the exact reward by at most
+    its chord errors: each solved model bounds the exact optimum by its bound plus its
+    own errors. ``None`` when no model proved a bound.
+    """
+    bounds = [one.outcome.bound + sum(one.built.pool_errors.values()) for one in solved
+              if one.outcome.bound is not None and one.outcome.x is not None]
+    return min(bounds) if bounds else None
 
 
 def _solve_and_evaluate(built: AllocationModel, settings: SolveOptions,
@@ -154,9 +196,9 @@ def _pool_gap(built: AllocationModel, outcome: SolverOutcome,
     return max(0.0, ceiling - evaluation.objective) / max(abs(evaluation.objective), 1e-9)
 
 
-def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutcome,
-            evaluation: Evaluation, timings: dict[str, float],
-            pool_gap: float | None) -> Result:
+def _result(best: _Solved, settings: SolveOptions, timings: dict[str, float],
+            bound: float | None, refinements: int) -> Result:
+    built, outcome, evaluation = best.built, best.outcome, best.evaluation
     instance = built.instance
     status = outcome.status
     if status == "feasible" and outcome.termination == "unknown" and evaluation.violations:
@@ -170,25 +212,35 @@ def _result(built: AllocationModel, settings: SolveOptions, outcome: SolverOutco
     elif outcome.status == "unbounded":
         explanation = ["the objective can grow without limit: a service pays without any "
                        "limit on the stake behind it"]
+    elif outcome.status == "infeasible_or_unbounded":
+        explanation = ["HiGHS proved that the model has no optimum but could not tell, even "
+                       "without presolve, whether no allocation meets every limit "
+                       "(infeasible) or the objective can grow without limit (unbounded); "
+                       f"its status was {outcome.termination!r}. Check the limits with "
+                       "restake validate, and the rewards for a service paid without any "
+                       "limit on the stake behind it"]
     solved = outcome.x is not None and status != "error"
     warnings = [str(w) for w in instance.warnings]
     if status == "error" and outcome.x is not None:
         warnings.append("the solver's uncertified answer breaks limits beyond tolerance; "
                         "try --solver ipm or simplex")
     if status == "feasible":
-        gap = "unknown" if outcome.gap is None else f"{outcome.gap:.3g}"
+        shown = "unknown" if outcome.gap is None else f"{outcome.gap:.3g}"
         warnings.append(f"the solver stopped short of a proof ({outcome.termination}): the "
-                        f"allocation is feasible but may not be optimal (gap {gap})")
-    if pool_gap is not None and pool_gap > settings.pool_tolerance:
-        warnings.append(f"pool rewards: the certified gap {pool_gap:.3g} is above the "
-                        f"tolerance {settings.pool_tolerance:g} at the finest breakpoints "
-                        "tried")
-    gap, bound = outcome.gap, outcome.bound
+                        f"allocation is feasible but may not be optimal (gap {shown})")
+    gap = outcome.gap
     if solved and bound is not None:
-        # The exact optimum is at most the model's bound plus the chord errors; the gap is
-        # always measured from the exact objective that is reported.
-        bound += sum(built.pool_errors.values())
+        # The gap is always measured from the exact objective that is reported, against
+        # the tightest bound on the exact optimum (chord errors included).
         gap = max(0.0, bound - evaluation.objective) / max(abs(evaluation.objective), 1e-9)
+        if built.pool_errors and status == "optimal" and gap > settings.pool_tolerance:
+            warnings.append(
+                f"pool rewards: the certified gap {gap:.3g} is above the tolerance "
+                f"{settings.pool_tolerance:g} after {refinements} refinement"
+                f"{'s' if refinements != 1 else ''} of the breakpoints; the allocation is "
+                "the best of the models solved, and the bound is the tightest they proved")
+    elif not solved:
+        bound = None
     return Result(
         status=status,
         termination=outcome.termination,

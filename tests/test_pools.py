@@ -138,3 +138,49 @@ def test_tighter_tolerance_refines() -> None:
     tight = optimizer.solve(instance, pool_tolerance=1e-6)
     assert tight.gap <= 1e-6 and loose.gap <= 1e-2
     assert tight.objective >= loose.objective - 1e-9 * abs(loose.objective)
+
+
+def test_refinements_run_out_report_the_solved_models_bound(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # With no refinement allowed, a tolerance the default chords cannot certify runs the
+    # refinements out after one solve. The bound reported must be that solved model's
+    # bound plus its own chord errors (a valid bound on the exact optimum), not the
+    # smaller errors of a finer model that was never solved.
+    import optimizer.pipeline as pipeline
+
+    instance = _mixed_instance()
+    monkeypatch.setattr(pipeline, "POOL_REFINEMENTS", 0)
+    built = pipeline.build(instance)
+    result = pipeline.solve_built(built, pool_tolerance=1e-7)
+    assert result.status == "optimal" and result.violations == []
+    assert result.bound == pytest.approx(result.model_objective
+                                         + sum(built.pool_errors.values()), rel=1e-12)
+    fine = _fine_optimum(instance)  # within about 1e-6 below the exact optimum
+    assert result.bound >= fine
+    assert result.gap > 1e-7
+    assert any("after 0 refinements" in w for w in result.warnings)
+
+
+def test_best_allocation_across_refinements_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Make every finer model's allocation worse on purpose (its solve returns nothing
+    # usable): the first allocation found must come back, with the bound it proved.
+    import optimizer.pipeline as pipeline
+
+    instance = _mixed_instance()
+    real = pipeline._solve_and_evaluate
+    calls: list[int] = []
+
+    def first_only(built, settings, timings):  # type: ignore[no-untyped-def]
+        outcome, evaluation = real(built, settings, timings)
+        calls.append(1)
+        if len(calls) > 1:  # the refined models "stop at a limit" without an allocation
+            from dataclasses import replace
+            outcome = replace(outcome, status="error", termination="time_limit", x=None,
+                              objective=None, bound=None, gap=None)
+        return outcome, evaluation
+
+    monkeypatch.setattr(pipeline, "_solve_and_evaluate", first_only)
+    result = pipeline.solve(instance, pool_tolerance=1e-7)
+    assert len(calls) > 1
+    assert result.status == "optimal" and result.objective is not None
+    assert result.bound is not None and result.bound >= _fine_optimum(instance)

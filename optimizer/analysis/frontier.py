@@ -26,7 +26,7 @@ from optimizer.model.index import pair_variables
 from optimizer.model.loss_limits import service_loss_rate
 from optimizer.pipeline import build
 from optimizer.results.evaluate import allocation_frame, evaluate
-from optimizer.solve.highs import new_highs, pass_to_highs, solve_model
+from optimizer.solve.highs import new_highs, pass_to_highs, run_highs, solve_model
 from optimizer.solve.matrices import StandardForm, compile_standard_form
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import status_of, termination_of
@@ -77,7 +77,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     row = form.first_row(row_name)
     highs = new_highs(settings)
     pass_to_highs(highs, form)
-    highs.run()
+    run_highs(highs)
     first = _read(instance, base, built, form, highs)
     first_seconds = time.perf_counter() - start
     top = first[risk] or 0.0
@@ -87,7 +87,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     for k, limit in progress(enumerate(limits), points, "frontier points", show_progress):
         tick = time.perf_counter()
         highs.changeRowBounds(row, -highspy.kHighsInf, float(limit) / built.scale)
-        highs.run()
+        run_highs(highs)
         point = _read(instance, base, built, form, highs)
         point.update(point=k, risk_limit=float(limit), seconds=time.perf_counter() - tick)
         if compare_rebuild:
@@ -124,7 +124,7 @@ def _least_feasible_limit(highs: highspy.Highs, row: int, top: float, scale: flo
     """
     def feasible(limit: float) -> bool:
         highs.changeRowBounds(row, -highspy.kHighsInf, limit / scale)
-        highs.run()
+        run_highs(highs)
         return termination_of(highs.getModelStatus()) not in ("infeasible",
                                                                "unbounded_or_infeasible")
 

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.instance import Instance
+from optimizer.solve.highs import quiet_highs, run_highs
 
 ALGORITHMS = ("simplex", "hipo", "ipx", "pdlp")
 """HiGHS LP algorithms the benchmark tries, in this order (the simplex was fastest on this
@@ -229,8 +230,7 @@ def solve_direct(lp: DirectLP, algorithm: str, time_limit: float | None = None,
                  threads: int | None = None) -> DirectRun:
     """Hand ``lp`` to HiGHS in one ``passModel`` call and solve it with ``algorithm``."""
     start = time.perf_counter()
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+    highs = quiet_highs()
     highs.setOptionValue("solver", algorithm)
     if time_limit is not None:
         highs.setOptionValue("time_limit", float(time_limit))
@@ -247,7 +247,7 @@ def solve_direct(lp: DirectLP, algorithm: str, time_limit: float | None = None,
         matrix.data.astype(float), np.zeros(matrix.shape[1], dtype=np.int32))
     handoff = time.perf_counter() - start
     start = time.perf_counter()
-    highs.run()
+    run_highs(highs)
     solve_seconds = time.perf_counter() - start
     start = time.perf_counter()
     status = highs.getModelStatus()

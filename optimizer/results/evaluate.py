@@ -87,9 +87,14 @@ class Evaluation:
 
 
 def allocation_frame(instance: Instance, fractions: np.ndarray) -> pd.DataFrame:
-    """The allocation table of per-pair fractions (positions of ``instance.pairs``)."""
+    """The allocation table of per-pair fractions (positions of ``instance.pairs``).
+
+    Pairs whose fraction is within ``ZERO_THRESHOLD`` of zero are left out. A negative
+    fraction beyond it is kept, so that ``evaluate`` reports it: the solver's values
+    reach the evaluator as they are.
+    """
     pairs = instance.pairs
-    keep = fractions > ZERO_THRESHOLD
+    keep = np.abs(fractions) > ZERO_THRESHOLD
     chosen = pairs[keep]
     fraction = fractions[keep]
     stakes = instance.stakes

@@ -86,11 +86,12 @@ class Result:
         Raises
         ------
         InfeasibleError
-            Infeasible or unbounded, with the explanation.
+            Infeasible, unbounded, or one of the two (the solver could not tell), with
+            the explanation.
         SolverError
             The solver failed or stopped without an allocation.
         """
-        if self.status in ("infeasible", "unbounded"):
+        if self.status in ("infeasible", "unbounded", "infeasible_or_unbounded"):
             raise InfeasibleError(self.explanation or [f"the instance is {self.status}"])
         if self.status == "error":
             raise SolverError(f"the solver stopped without an allocation ({self.termination})")
@@ -123,7 +124,7 @@ class Result:
                                  self.holders.loc[~self.holders["holds"], "holder"].tolist()),
             "warnings": self.warnings,
         }
-        if self.status in ("infeasible", "unbounded"):
+        if self.status in ("infeasible", "unbounded", "infeasible_or_unbounded"):
             summary["explanation"] = self.explanation
         return _finite(summary)
 

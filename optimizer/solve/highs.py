@@ -9,9 +9,15 @@ constraints in Python, this hand-off is several times faster (see
 
 from __future__ import annotations
 
+import ctypes
+import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 
 import highspy
 import numpy as np
@@ -27,14 +33,111 @@ SOLVER_NAME = "HiGHS"
 PRESOLVE_RULES_OFF = (1 << 12) | (1 << 15)
 """HiGHS presolve rules switched off (a bit mask); see ``new_highs``."""
 
-_scheduler_threads: int | None = None
-"""Thread count HiGHS's process-wide scheduler was started with (it is fixed per process)."""
 
 
+@cache
 def solver_version() -> str:
     """HiGHS's version and git hash, e.g. ``1.15.1 (04024d7)``."""
-    h = highspy.Highs()
-    return f"{h.version()} ({h.githash()})"
+    highs = quiet_highs()
+    return f"{highs.version()} ({highs.githash()})"
+
+
+_standard_output_lock = threading.Lock()
+"""Held while file descriptor 1 points elsewhere (one redirection at a time)."""
+
+
+def _flush_c_streams() -> None:
+    """Flush C's stdio buffers, so text HiGHS printed leaves by the descriptor it was meant for."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to reach (not on this platform)
+        pass
+
+
+@contextmanager
+def _standard_output_to(target_fd: int | None) -> Iterator[None]:
+    """Point file descriptor 1 at ``target_fd`` (``None``: the null device) for the duration.
+
+    Python's ``sys.stdout`` is flushed first, so nothing of the product's own output is
+    sent astray; C's buffers are flushed before the descriptor is restored, so nothing
+    printed meanwhile reaches standard output later.
+    """
+    with _standard_output_lock:
+        try:
+            sys.stdout.flush()
+        except (AttributeError, ValueError):  # replaced or closed by the embedding program
+            pass
+        try:
+            saved = os.dup(1)
+        except OSError:  # no standard output at all: nothing to protect
+            yield
+            return
+        null = os.open(os.devnull, os.O_WRONLY) if target_fd is None else None
+        try:
+            os.dup2(null if null is not None else target_fd, 1)
+            try:
+                yield
+            finally:
+                _flush_c_streams()
+                os.dup2(saved, 1)
+        finally:
+            os.close(saved)
+            if null is not None:
+                os.close(null)
+
+
+class _SchedulerThreads(threading.local):
+    """The thread count of HiGHS's task scheduler, as this thread last started it.
+
+    HiGHS keeps one task scheduler per operating-system thread (a ``thread_local``
+    handle), started by that thread's first run with the run's thread count; a later run
+    of the same thread asking for another count fails unless the thread resets its
+    scheduler first. The count is therefore remembered per thread, never per process:
+    solves in several threads at once each have their own scheduler.
+    """
+
+    threads: int | None = None
+
+
+_SCHEDULER = _SchedulerThreads()
+
+
+@contextmanager
+def _scheduler_with(threads: int) -> Iterator[None]:
+    """Make this thread's HiGHS scheduler run with ``threads`` (0: HiGHS's choice)."""
+    if _SCHEDULER.threads is not None and _SCHEDULER.threads != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _SCHEDULER.threads = threads
+    yield
+
+
+def run_highs(highs: highspy.Highs) -> None:
+    """Run HiGHS on the model it holds: with the scheduler guarded and signals heeded.
+
+    Every run of the package goes through here (solve, frontier, explanations), so that
+    concurrent solves in one process are safe and Ctrl-C stops any of them.
+    """
+    answer = highs.getOptionValue("threads")  # (status, value) in highspy 1.15 and 1.16
+    threads = int(answer[1] if isinstance(answer, tuple) else answer)
+    with _scheduler_with(threads), solver_running(highs):
+        highs.run()
+
+
+def quiet_highs(log_to_stderr: bool = False) -> highspy.Highs:
+    """A new ``highspy.Highs`` whose construction writes nothing to standard output.
+
+    HiGHS 1.16 prints its banner on standard output when the first object of a process is
+    made, before any option can switch logging off. Standard output belongs to the
+    product (JSON with ``--json``), so the construction runs with file descriptor 1
+    pointed at standard error (``log_to_stderr``, as with ``-v``) or at the null device,
+    and logging to the console is switched off before the object is returned. Every
+    ``Highs`` of the package is made here.
+    """
+    with _standard_output_to(2 if log_to_stderr else None):
+        highs = highspy.Highs()
+    highs.setOptionValue("log_to_console", False)
+    highs.setOptionValue("output_flag", False)
+    return highs
 
 
 @dataclass
@@ -86,18 +189,16 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     handoff = time.perf_counter() - start
 
     start = time.perf_counter()
-    with solver_running(highs):
-        highs.run()
+    run_highs(highs)
     model_status = highs.getModelStatus()
     termination = termination_of(model_status)
     if termination == "unbounded_or_infeasible":
         # Presolve could not tell which; a solve without it can.
         highs.setOptionValue("presolve", "off")
-        with solver_running(highs):
-            highs.run()
+        run_highs(highs)
         termination = termination_of(highs.getModelStatus())
-        if termination == "unbounded_or_infeasible":
-            termination = "infeasible"
+        # Still undecided: say so. Calling it infeasible would explain an infeasibility
+        # that may not exist.
     solve_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -109,7 +210,9 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     if status in ("optimal", "feasible") and has_solution:
         solution = highs.getSolution()
         values = np.asarray(solution.col_value)
-        x = built.fractions(np.clip(values[form.pair_column], 0.0, built.index.upper))
+        # The solver's own values, unclipped: the evaluator is there to catch an answer
+        # outside its bounds (an uncertified PDLP answer), and clipping would hide it.
+        x = built.fractions(values[form.pair_column])
         # The model is in units of built.scale numeraire: objective and bound scale back.
         objective = float(info.objective_function_value) * built.scale
         if is_mip:
@@ -154,14 +257,9 @@ def _row_duals(form: StandardForm, row_dual: np.ndarray,
 
 def new_highs(options: SolveOptions) -> highspy.Highs:
     """A HiGHS object with the options set (threads, seed, limits, log to stderr)."""
-    global _scheduler_threads
-    highs = highspy.Highs()
+    highs = quiet_highs(log_to_stderr=options.verbose)
     threads = options.threads or 0
-    if _scheduler_threads is not None and _scheduler_threads != threads:
-        highspy.Highs.resetGlobalScheduler(True)
-    _scheduler_threads = threads
     highs.setOptionValue("output_flag", bool(options.verbose))
-    highs.setOptionValue("log_to_console", False)
     if options.verbose:
         highs.cbLogging.subscribe(lambda event: sys.stderr.write(event.message))
     highs.setOptionValue("threads", threads)

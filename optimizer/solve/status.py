@@ -6,10 +6,11 @@ from typing import Literal
 
 import highspy
 
-Status = Literal["optimal", "feasible", "infeasible", "unbounded", "error"]
+Status = Literal["optimal", "feasible", "infeasible", "unbounded", "infeasible_or_unbounded",
+                 "error"]
 
 EXIT_CODES: dict[str, int] = {"optimal": 0, "feasible": 0, "infeasible": 1, "unbounded": 1,
-                              "error": 3}
+                              "infeasible_or_unbounded": 1, "error": 3}
 """Exit code of ``restake solve`` by status (2 is bad input, raised before any solve)."""
 
 _M = highspy.HighsModelStatus
@@ -54,6 +55,9 @@ def status_of(termination: str, has_feasible_solution: bool) -> Status:
         return "infeasible"
     if termination == "unbounded":
         return "unbounded"
+    if termination == "unbounded_or_infeasible":
+        # HiGHS proved that no optimum exists but not which of the two is the case.
+        return "infeasible_or_unbounded"
     if termination in LIMITS and has_feasible_solution:
         return "feasible"
     return "error"
