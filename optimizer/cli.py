@@ -487,6 +487,7 @@ def bench(suite: str, repeats: int, output: str, cache: str, no_direct: bool, so
     """
     import pandas as pd
 
+    from optimizer.analysis.progress import note
     from optimizer.bench.report import markdown, scaling_plot
     from optimizer.bench.runner import run_suite
     from optimizer.bench.suites import SUITES
@@ -505,9 +506,9 @@ def bench(suite: str, repeats: int, output: str, cache: str, no_direct: bool, so
                         *(["--output", output] if output != "benchmarks/results" else [])])
 
     def echo(row: dict[str, Any]) -> None:
-        if not quiet:
-            click.echo(f"  {row['instance']} {row['method']} {row['algorithm']}: "
-                       f"{row['status']} in {row['total_s']:.2f} s", err=True)
+        if not quiet:  # above the progress bar, not into it
+            note(f"  {row['instance']} {row['method']} {row['algorithm']}: "
+                 f"{row['status']} in {row['total_s']:.2f} s")
 
     rows = run_suite(suite, SUITES[suite], folder, Path(cache), repeats=repeats,
                      direct=not no_direct, restake_algorithm=solver,
