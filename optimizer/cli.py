@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from functools import wraps
@@ -132,7 +133,7 @@ def main() -> None:
 @click.option("--output", "-o", type=click.Path(), help="Folder for the solution files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
-              help="Solver time limit, seconds.")
+              help="Time limit of the whole command (load, build, solve), seconds.")
 @click.option("--mip-gap", type=click.FloatRange(0, 1, max_open=True),
               help="Relative MIP gap to stop at (HiGHS's mip_rel_gap).")
 @click.option("--threads", type=click.IntRange(min=1), help="Solver threads.")
@@ -156,10 +157,16 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
           solver: str, write_lp: str | None, no_merge: bool, compare_baselines: bool,
           verbose: bool) -> None:
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
+    started = time.monotonic()  # --time-limit counts from here: loading, building, solving
     from pyomo.opt import ProblemFormat
 
     from optimizer.pipeline import build, solve_built
-    from optimizer.results.report import format_result
+    from optimizer.results.report import (
+        format_result,
+        insecure_holder_warnings,
+        json_records,
+        readable_table,
+    )
 
     for target, kind in ((output, "folder"), (write_lp, "file")):
         _check_writable(target, kind)
@@ -168,9 +175,9 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
         with atomic_path(Path(write_lp)) as staged:
             built.model.write(str(staged), format=ProblemFormat.cpxlp,
                               io_options={"symbolic_solver_labels": True})
-    result = solve_built(built, time_limit=time_limit, mip_rel_gap=mip_gap, threads=threads,
-                            random_seed=random_seed, presolve=presolve, solver=solver,
-                            verbose=verbose)
+    result = solve_built(built, started=started, time_limit=time_limit, mip_rel_gap=mip_gap,
+                         threads=threads, random_seed=random_seed, presolve=presolve,
+                         solver=solver, verbose=verbose)
     failed = result.status == "error" or bool(result.violations)
     if output and not failed:  # a failed solve leaves any previous output as it was
         result.to_dir(output)
@@ -183,15 +190,16 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     if as_json:
         summary = result.summary()
         if comparison is not None:
-            summary["baselines"] = comparison.to_dict(orient="records")
+            summary["baselines"] = json_records(comparison)
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         click.echo(format_result(result))
         if comparison is not None:
             click.echo("\nbaselines (every number from the evaluator; uplift = optimizer - "
                        "baseline)")
-            click.echo(comparison.to_string(index=False))
-    for warning in result.warnings[len(built.instance.warnings):]:
+            click.echo(readable_table(comparison))
+    for warning in (result.warnings[len(built.instance.warnings):]
+                    + insecure_holder_warnings(result.holders)):
         click.echo(f"warning: {warning}", err=True)
     for sentence in result.explanation:
         click.echo(f"{result.status}: {sentence}", err=True)
@@ -210,10 +218,10 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
 @main.command()
 @click.argument("instance", type=click.Path())
 @click.option("--points", type=click.IntRange(2, 500), default=10, show_default=True)
-@click.option("--risk", type=click.Choice(["cvar", "expected_loss", "worst_case_loss"]),
+@click.option("--risk", type=click.Choice(["cvar", "expected_loss", "portfolio_worst_case"]),
               default="cvar", show_default=True, help="Risk measure on the frontier's x axis: "
-              "CVaR, expected loss, or the loss when the worst_case_k services costing most "
-              "are slashed at once.")
+              "CVaR, expected loss, or the portfolio's loss when the worst_case_k services "
+              "costing it most are slashed at once.")
 @click.option("--output", "-o", type=click.Path(), help="Write the points and their "
               "allocations: FILE.csv (points; allocations in FILE-allocations.csv) or "
               "FILE.json (both).")
@@ -229,13 +237,14 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
     """The reward-versus-risk efficient frontier of INSTANCE, from one persistent model."""
     from optimizer.analysis.frontier import frontier as trace
     from optimizer.analysis.plots import plot_frontier, pyplot
+    from optimizer.results.report import json_records, readable_table
 
     if plot:
         pyplot()  # fail before the work when matplotlib is missing
     problem = _load(instance)
     result = trace(problem, points=points, risk=risk, compare_rebuild=compare_rebuild,
                    show_progress=not quiet)
-    click.echo(result.points.to_string(index=False))
+    click.echo(readable_table(result.points))
     click.echo(f"first solve (build, hand-off, solve) {result.first_seconds:.2f} s; "
                f"re-solves median {result.points['seconds'].median():.3f} s", err=True)
     if compare_rebuild and result.points["rebuild_seconds"].notna().any():
@@ -248,8 +257,8 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
         if target.suffix == ".json":
             with atomic_path(target) as staged:
                 staged.write_text(json.dumps({
-                    "risk": risk, "points": result.points.to_dict(orient="records"),
-                    "allocations": result.allocations.to_dict(orient="records")},
+                    "risk": risk, "points": json_records(result.points),
+                    "allocations": json_records(result.allocations)},
                     indent=1, default=str))
         else:
             with atomic_path(target) as staged:
@@ -281,6 +290,7 @@ def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool,
     """
     from optimizer.analysis.plots import plot_losses, pyplot
     from optimizer.analysis.simulate import simulate as run_simulation
+    from optimizer.results.report import readable_table
     from optimizer.results.write import read_allocation
 
     if plot:
@@ -303,12 +313,12 @@ def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool,
         }, indent=2))
         return
     click.echo(f"{runs:,} slashing scenarios, seed {seed} ({problem.numeraire})")
-    click.echo(result.summary.to_string(index=False))
+    click.echo(readable_table(result.summary))
     click.echo("\nholders")
-    click.echo(result.holders.to_string(index=False))
+    click.echo(readable_table(result.holders))
     shares = result.contributions.sort_values("share_of_tail_loss", ascending=False)
     click.echo("\nservices by share of the 95% tail loss")
-    click.echo(shares[shares["expected_loss"] > 0].to_string(index=False))
+    click.echo(readable_table(shares[shares["expected_loss"] > 0]))
 
 
 @main.command()
@@ -323,6 +333,7 @@ def security(instance: str, solution: str) -> None:
     Durvasula-Roughgarden condition (at most 1 means no profitable cascading attack).
     """
     from optimizer.analysis.security import security_report
+    from optimizer.results.report import insecure_holder_warnings, readable_table
     from optimizer.results.write import read_allocation
 
     problem = _load(instance)
@@ -331,12 +342,11 @@ def security(instance: str, solution: str) -> None:
     except ValueError as error:  # an allocation that does not fit the instance
         raise InstanceError([Problem(solution, None, str(error))]) from None
     click.echo("services (cost of corruption against profit from corruption)")
-    click.echo(services.to_string(index=False))
+    click.echo(readable_table(services))
     click.echo("\nholders (condition <= 1 holds)")
-    click.echo(holders.to_string(index=False))
-    failing = holders.loc[~holders["holds"], "holder"].tolist()
-    if failing:
-        click.echo(f"warning: the security condition fails for {', '.join(failing)}", err=True)
+    click.echo(readable_table(holders))
+    for warning in insecure_holder_warnings(holders):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command()

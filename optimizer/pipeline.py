@@ -18,7 +18,7 @@ from optimizer.model.tail_risk import uses_cvar
 from optimizer.results.evaluate import Evaluation, allocation_frame, evaluate
 from optimizer.results.result import Result
 from optimizer.solve.explain import explain_infeasibility
-from optimizer.solve.highs import SOLVER_NAME, SolverOutcome, solve_model
+from optimizer.solve.highs import MIN_RUN_SECONDS, SOLVER_NAME, SolverOutcome, solve_model
 from optimizer.solve.options import SolveOptions
 
 POOL_REFINEMENTS = 3
@@ -49,7 +49,8 @@ def solve(instance: Instance, merge_stakes: bool = True, **options: Any) -> Resu
         Its ``status`` says what happened; ``Result.raise_for_status()`` turns an
         infeasible or failed solve into ``InfeasibleError`` or ``SolverError``.
     """
-    return solve_built(build(instance, merge_stakes), **options)
+    started = time.monotonic()
+    return solve_built(build(instance, merge_stakes), started=started, **options)
 
 
 def build(instance: Instance, merge_stakes: bool = True) -> AllocationModel:
@@ -74,8 +75,15 @@ def build(instance: Instance, merge_stakes: bool = True) -> AllocationModel:
     return built
 
 
-def solve_built(built: AllocationModel, **options: Any) -> Result:
+def solve_built(built: AllocationModel, started: float | None = None,
+                **options: Any) -> Result:
     """Solve a model built by ``build_model`` (e.g. after writing it out).
+
+    ``time_limit`` is the budget of the whole solve, counted from ``started`` (a
+    ``time.monotonic()`` instant; by default, when the model's build began): every run of
+    HiGHS gets what is left, less a reserve for reading and checking the answer, and a
+    refinement or re-solve that no longer fits is skipped, with a warning. A solve that
+    still overruns its limit by more than ``OVERRUN_GRACE`` says so in a warning.
 
     With pool rewards, the model's chords under-state the exact reward by at most
     ``built.pool_errors``; when the certified gap between the exact objective of the
@@ -91,20 +99,31 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
     if built.pool_errors and has_binaries and settings.mip_rel_gap is None:
         # The MIP's own gap comes on top of the chords': leave it half the tolerance.
         settings = replace(settings, mip_rel_gap=0.5 * settings.pool_tolerance)
+    clock = _Clock(settings.time_limit,
+                   time.monotonic() - built.build_seconds if started is None else started,
+                   reserve=EXTRACT_SECONDS_PER_PAIR * len(instance.pairs))
     timings: dict[str, float] = {}
     error = DEFAULT_POOL_ERROR
     _add(timings, build=built.build_seconds)
     solved: list[_Solved] = []
     for refinement in range(POOL_REFINEMENTS + 1):
         if refinement:
+            if not clock.left():
+                clock.skipped.append("the refinement of the pool-reward breakpoints")
+                break
             built = build_model(instance, built.scenarios, pool_error=error, merge=built.merge)
             _add(timings, build=built.build_seconds)
-        outcome, evaluation = _solve_and_evaluate(built, settings, timings)
+        outcome, evaluation = _solve_and_evaluate(built, clock.limit(settings), timings)
         if _contradicts_bound(built, outcome, evaluation) and settings.presolve != "off":
             # An allocation worth more than the proven bound: the presolved model was
             # wrong (seen with HiGHS's MIP presolve). Solve again without presolve.
-            outcome, evaluation = _solve_and_evaluate(
-                built, replace(settings, presolve="off"), timings)
+            if clock.left():
+                outcome, evaluation = _solve_and_evaluate(
+                    built, clock.limit(replace(settings, presolve="off")), timings)
+            else:
+                clock.skipped.append("the check without presolve of an allocation worth "
+                                     "more than its bound (the bound is not reported)")
+                outcome = replace(outcome, bound=None, gap=None)
         solved.append(_Solved(built, outcome, evaluation))
         pool_gap = _pool_gap(built, outcome, evaluation)
         if pool_gap is None or pool_gap <= settings.pool_tolerance or error <= FINEST_POOL_ERROR:
@@ -115,7 +134,53 @@ def solve_built(built: AllocationModel, **options: Any) -> Result:
         error = max(FINEST_POOL_ERROR, min(error / 10.0, target))
     best = _best_of(solved)
     bound = _tightest_bound(solved)
-    return _result(best, settings, timings, bound, refinements=len(solved) - 1)
+    return _result(best, settings, timings, bound, refinements=len(solved) - 1, clock=clock)
+
+
+OVERRUN_GRACE = 5.0
+"""Seconds a solve may run past its time limit before a warning says so."""
+
+EXTRACT_SECONDS_PER_PAIR = 2e-6
+"""Time kept back from the solver's limit to read and evaluate the answer, per pair."""
+
+
+class _Clock:
+    """The time budget of one solve: ``limit`` seconds from ``started`` (monotonic)."""
+
+    def __init__(self, limit: float | None, started: float, reserve: float):
+        self.limit_seconds = limit
+        self.started = started
+        self.reserve = reserve
+        self.skipped: list[str] = []
+        """Work left out for lack of time, said in a warning."""
+
+    def elapsed(self) -> float:
+        """Seconds since the budget began."""
+        return time.monotonic() - self.started
+
+    def left(self) -> bool:
+        """Whether time is left for another solve (always, without a limit)."""
+        return (self.limit_seconds is None
+                or self.elapsed() + self.reserve < self.limit_seconds)
+
+    def limit(self, settings: SolveOptions) -> SolveOptions:
+        """``settings`` with ``time_limit`` set to what is left for the solver."""
+        if self.limit_seconds is None:
+            return settings
+        left = self.limit_seconds - self.elapsed() - self.reserve
+        return replace(settings, time_limit=max(MIN_RUN_SECONDS, left))
+
+    def warnings(self, timings: dict[str, float]) -> list[str]:
+        """What the budget made the solve leave out, and any overrun, in words."""
+        said = [f"time limit: {what} was skipped" for what in self.skipped]
+        if self.limit_seconds is not None:
+            elapsed = self.elapsed()
+            if elapsed > self.limit_seconds + OVERRUN_GRACE:
+                phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in
+                                   sorted(timings.items(), key=lambda item: -item[1]))
+                said.append(f"the solve took {elapsed:.1f} s, over its time limit of "
+                            f"{self.limit_seconds:g} s ({phases})")
+        return said
 
 
 @dataclass
@@ -197,7 +262,7 @@ def _pool_gap(built: AllocationModel, outcome: SolverOutcome,
 
 
 def _result(best: _Solved, settings: SolveOptions, timings: dict[str, float],
-            bound: float | None, refinements: int) -> Result:
+            bound: float | None, refinements: int, clock: _Clock) -> Result:
     built, outcome, evaluation = best.built, best.outcome, best.evaluation
     instance = built.instance
     status = outcome.status
@@ -207,7 +272,7 @@ def _result(best: _Solved, settings: SolveOptions, timings: dict[str, float],
     explanation: list[str] = []
     if outcome.status == "infeasible":
         start = time.perf_counter()
-        explanation = explain_infeasibility(instance, settings, built.scenarios)
+        explanation = explain_infeasibility(instance, clock.limit(settings), built.scenarios)
         timings["explain"] = time.perf_counter() - start
     elif outcome.status == "unbounded":
         explanation = ["the objective can grow without limit: a service pays without any "
@@ -241,6 +306,7 @@ def _result(best: _Solved, settings: SolveOptions, timings: dict[str, float],
                 "the best of the models solved, and the bound is the tightest they proved")
     elif not solved:
         bound = None
+    warnings += clock.warnings(timings)
     return Result(
         status=status,
         termination=outcome.termination,

@@ -111,16 +111,19 @@ def _scheduler_with(threads: int) -> Iterator[None]:
     yield
 
 
-def run_highs(highs: highspy.Highs) -> None:
+def run_highs(highs: highspy.Highs, stop_at: float | None = None) -> bool:
     """Run HiGHS on the model it holds: with the scheduler guarded and signals heeded.
 
     Every run of the package goes through here (solve, frontier, explanations), so that
-    concurrent solves in one process are safe and Ctrl-C stops any of them.
+    concurrent solves in one process are safe and Ctrl-C stops any of them. ``stop_at``
+    (a ``time.monotonic()`` instant) interrupts the run if it is still going then; the
+    return value says whether that happened.
     """
     answer = highs.getOptionValue("threads")  # (status, value) in highspy 1.15 and 1.16
     threads = int(answer[1] if isinstance(answer, tuple) else answer)
-    with _scheduler_with(threads), solver_running(highs):
+    with _scheduler_with(threads), solver_running(highs, stop_at) as stop:
         highs.run()
+    return stop.deadline_passed
 
 
 def quiet_highs(log_to_stderr: bool = False) -> highspy.Highs:
@@ -174,8 +177,13 @@ class SolverOutcome:
 
 
 def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
-    """Solve a built model with HiGHS and map the solution back to the pairs."""
+    """Solve a built model with HiGHS and map the solution back to the pairs.
+
+    ``options.time_limit`` bounds this whole call, hand-off included: each run of HiGHS
+    gets what is left of it.
+    """
     start = time.perf_counter()
+    budget = _Budget(options.time_limit)
     form = compile_standard_form(built)
     highs = new_highs(options)
     if len(form.cost) == 0:
@@ -189,16 +197,12 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     handoff = time.perf_counter() - start
 
     start = time.perf_counter()
-    run_highs(highs)
-    model_status = highs.getModelStatus()
-    termination = termination_of(model_status)
-    if termination == "unbounded_or_infeasible":
-        # Presolve could not tell which; a solve without it can.
+    termination = budget.run(highs)
+    if termination == "unbounded_or_infeasible" and budget.left():
+        # Presolve could not tell which; a solve without it can. Still undecided, it is
+        # said so: calling it infeasible would explain an infeasibility that may not exist.
         highs.setOptionValue("presolve", "off")
-        run_highs(highs)
-        termination = termination_of(highs.getModelStatus())
-        # Still undecided: say so. Calling it infeasible would explain an infeasibility
-        # that may not exist.
+        termination = budget.run(highs)
     solve_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -229,6 +233,39 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     extract = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, is_mip, handoff,
                          solve_seconds, extract, solver_version(), duals, form.columns, values)
+
+
+TIME_LIMIT_GRACE = 2.0
+"""Seconds past HiGHS's own ``time_limit`` after which the package stops a run itself."""
+
+MIN_RUN_SECONDS = 0.05
+"""The least time a run is given, even when the budget is spent (HiGHS needs a limit > 0)."""
+
+
+class _Budget:
+    """The time left for the runs of one ``solve_model`` call (``None``: no limit)."""
+
+    def __init__(self, seconds: float | None):
+        self.ends = None if seconds is None else time.monotonic() + seconds
+
+    def left(self) -> bool:
+        """Whether any of the budget is left (always, without a limit)."""
+        return self.ends is None or time.monotonic() < self.ends
+
+    def run(self, highs: highspy.Highs) -> str:
+        """Run HiGHS within what is left; its termination (``time_limit`` if stopped for it).
+
+        HiGHS gets the time left as its ``time_limit``; should an algorithm overrun that
+        (HiPO has), the run is interrupted ``TIME_LIMIT_GRACE`` seconds later.
+        """
+        stop_at = None
+        if self.ends is not None:
+            left = max(MIN_RUN_SECONDS, self.ends - time.monotonic())
+            highs.setOptionValue("time_limit", left)
+            stop_at = time.monotonic() + left + TIME_LIMIT_GRACE
+        stopped_for_time = run_highs(highs, stop_at)
+        termination = termination_of(highs.getModelStatus())
+        return "time_limit" if stopped_for_time and termination == "interrupted" else termination
 
 
 def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 _requested: int | None = None
@@ -58,24 +60,42 @@ def handling_signals() -> Iterator[None]:
         _installed = False
 
 
+@dataclass
+class RunStop:
+    """Why a run was asked to stop by the package (not by HiGHS's own limits)."""
+
+    deadline_passed: bool = False
+
+
 @contextmanager
-def solver_running(highs: Any) -> Iterator[None]:
-    """While HiGHS runs, turn a pending signal into HiGHS's own user interrupt."""
+def solver_running(highs: Any, stop_at: float | None = None) -> Iterator[RunStop]:
+    """While HiGHS runs, turn a pending signal, or ``stop_at``, into HiGHS's user interrupt.
+
+    ``stop_at`` is a ``time.monotonic()`` instant: a backstop for an algorithm that does
+    not keep HiGHS's own ``time_limit`` (HiPO has overshot it); ``RunStop.deadline_passed``
+    then says the run was stopped for time.
+    """
     global _in_solver
-    if not _installed:
-        yield
+    stop = RunStop()
+    if not _installed and stop_at is None:
+        yield stop
         return
 
     def check(event: Any) -> None:
         if _requested is not None:
             event.data_in.user_interrupt = True
+        elif stop_at is not None and time.monotonic() > stop_at:
+            stop.deadline_passed = True
+            event.data_in.user_interrupt = True
 
     for callback in (highs.cbSimplexInterrupt, highs.cbIpmInterrupt, highs.cbMipInterrupt):
         callback.subscribe(check)
-    _in_solver = True
+    _in_solver = _installed
     try:
-        yield
+        yield stop
     finally:
         _in_solver = False
+        for callback in (highs.cbSimplexInterrupt, highs.cbIpmInterrupt, highs.cbMipInterrupt):
+            callback.unsubscribe(check)
     if _requested is not None:
         raise Interrupted(_requested)
