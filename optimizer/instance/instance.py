@@ -19,9 +19,11 @@ import pandas as pd
 from optimizer.errors import InstanceError, Problem
 from optimizer.instance import scenarios as scenario_sampling
 from optimizer.instance.columns import PARAMETERS, TABLES
+from optimizer.instance.eligibility import eligible_pairs
 from optimizer.instance.io import RawInstance, raw_from_frames, read_raw, write_document
 from optimizer.instance.scenarios import ScenarioSet
 from optimizer.instance.validate import validate
+from optimizer.resources import available_bytes
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ class Instance:
         with np.errstate(over="ignore"):  # an overflow is reported as a problem, not a warning
             value = prices * self.stakes["amount"].to_numpy()
         self.stake_value = pd.Series(value, index=self.stakes.index, name="value")
-        self.pairs = _eligible_pairs(self)
+        self.pairs = eligible_pairs(self.assets, self.holders, self.stakes, self.services,
+                                    self.eligibility, self.stake_value.to_numpy(),
+                                    memory_budget=available_bytes())
 
     # --- making one ------------------------------------------------------------------------
 
@@ -100,6 +104,8 @@ class Instance:
         ------
         InstanceError
             Listing every problem of the input.
+        ResourceError
+            When its eligible pairs alone would not fit in the memory available.
         """
         return cls._from_raw(read_raw(path), allow_extra_columns)
 
@@ -231,6 +237,11 @@ class Instance:
         When the instance has no ``scenarios`` table, ``scenario_count`` scenarios are
         sampled from the common-shock model with ``scenario_seed`` (see
         ``optimizer.instance.scenarios``); the same instance always gives the same set.
+
+        Raises
+        ------
+        ResourceError
+            When sampling would not fit in the memory available (with the estimate).
         """
         if self._scenarios is None:
             services = self.services
@@ -250,7 +261,7 @@ class Instance:
                     services["slash_probability"].to_numpy(),
                     services["slash_fraction"].to_numpy(), group_of,
                     correlation.to_numpy(dtype=float), self.parameters.scenario_count,
-                    self.parameters.scenario_seed)
+                    self.parameters.scenario_seed, memory_budget=available_bytes())
         return self._scenarios
 
     def with_scenarios(self, chosen: ScenarioSet) -> Instance:
@@ -305,60 +316,6 @@ def _same(value: Any, default: Any) -> bool:
     if isinstance(default, tuple):
         return list(default) == value
     return value == default
-
-
-def _eligible_pairs(instance: Instance) -> pd.DataFrame:
-    """The sparse set of eligible pairs: asset accepted, not forbidden, whitelisted if listed.
-
-    A stake with zero value or zero allocatable fraction (``max_restaking`` or
-    ``max_per_service`` 0) has no pairs: every allocation of it is zero anyway.
-    """
-    stakes, services = instance.stakes, instance.services
-    asset_pos = pd.Index(instance.assets.index).get_indexer(stakes["asset"])
-    accepts = np.zeros((len(instance.assets), len(services)), dtype=bool)
-    asset_index = pd.Index(instance.assets.index)
-    for s, accepted in enumerate(services["accepts"]):
-        if accepted == "*":
-            accepts[:, s] = True
-        elif accepted:
-            accepts[asset_index.get_indexer(list(accepted)), s] = True
-    eligible = accepts[asset_pos]
-
-    rules = instance.eligibility
-    if len(rules):
-        holder_index = pd.Index(instance.holders.index)
-        stake_holder_pos = holder_index.get_indexer(stakes["holder"])
-        service_pos = pd.Index(services.index).get_indexer(rules["service"])
-        allowed = rules["allowed"].to_numpy(dtype=bool)
-        by_holder = rules["holder"].notna().to_numpy()
-        for level, index, row_pos in (
-            ("holder", holder_index, stake_holder_pos),
-            ("stake", pd.Index(stakes.index), np.arange(len(stakes))),
-        ):
-            mask = by_holder if level == "holder" else ~by_holder
-            if not mask.any():
-                continue
-            who = index.get_indexer(rules[level][mask])
-            forbid = np.zeros((len(index), len(services)), dtype=bool)
-            whitelist = np.zeros((len(index), len(services)), dtype=bool)
-            forbid[who[~allowed[mask]], service_pos[mask][~allowed[mask]]] = True
-            whitelist[who[allowed[mask]], service_pos[mask][allowed[mask]]] = True
-            listed = whitelist.any(axis=1)
-            eligible &= ~forbid[row_pos]
-            eligible &= ~listed[row_pos][:, None] | whitelist[row_pos]
-
-    usable = ((instance.stake_value.to_numpy() > 0)
-              & (stakes["max_restaking"].to_numpy() > 0)
-              & (stakes["max_per_service"].to_numpy() > 0))
-    eligible &= usable[:, None]
-    stake_pos, service_pos = np.nonzero(eligible)
-    return pd.DataFrame({
-        "stake": stakes.index.to_numpy()[stake_pos],
-        "service": services.index.to_numpy()[service_pos],
-        "holder": stakes["holder"].to_numpy()[stake_pos],
-        "stake_pos": stake_pos.astype(np.int64),
-        "service_pos": service_pos.astype(np.int64),
-    })
 
 
 def _overflowing_values(instance: Instance) -> list[Problem]:

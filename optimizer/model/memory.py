@@ -5,13 +5,14 @@ project's generated instances: peak resident memory of a whole solve, the solver
 included, of 2.1 GB for the 589,000 pairs of the coupled 10,000 x 200 benchmark LP (the
 worst case of 2 adds a variable and a row per pair, the largest model per pair there is
 without binaries). An instance whose estimate exceeds the memory available is refused
-before any model exists, instead of being killed by the operating system midway.
+before any model exists, instead of being killed by the operating system midway. What
+is available respects a container's cgroup limit and ``ulimit -v`` (see
+``optimizer.resources``); where the system reports nothing, nothing is checked.
 """
 
 from __future__ import annotations
 
-import os
-
+from optimizer import resources
 from optimizer.errors import ResourceError
 from optimizer.instance import Instance
 
@@ -24,7 +25,7 @@ BYTES_PER_PAIR = 3300.0
 BYTES_PER_SCENARIO_TERM = 1000.0
 """Peak bytes per (scenario, slashed service) term of the CVaR rows."""
 
-HEADROOM = 0.9
+HEADROOM = resources.HEADROOM
 """Share of the available memory a build may plan to use."""
 
 
@@ -34,16 +35,13 @@ def estimate_bytes(instance: Instance, scenario_terms: int = 0) -> float:
         BYTES_PER_SCENARIO_TERM * scenario_terms)
 
 
-def available_bytes() -> float:
-    """Memory available to this process now (bytes): MemAvailable, else physical memory."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+def available_bytes() -> float | None:
+    """Memory this process may still use (bytes), None when unknown; see ``optimizer.resources``.
+
+    The least of MemAvailable (else physical memory), the cgroup limit less usage and
+    the address space left under ``RLIMIT_AS``.
+    """
+    return resources.available_bytes()
 
 
 def check_fits(instance: Instance, scenario_terms: int = 0) -> None:
@@ -56,7 +54,7 @@ def check_fits(instance: Instance, scenario_terms: int = 0) -> None:
     """
     needed = estimate_bytes(instance, scenario_terms)
     free = available_bytes()
-    if needed > HEADROOM * free:
+    if free is not None and needed > HEADROOM * free:
         pairs = len(instance.pairs)
         raise ResourceError(
             f"this instance needs an estimated {needed / 1e9:.1f} GB to build and solve "
