@@ -18,7 +18,7 @@ from .conftest import INSTANCES
 from .test_tail_risk import _book
 
 
-@pytest.mark.parametrize("risk", ["cvar", "expected_loss", "worst_case_loss"])
+@pytest.mark.parametrize("risk", ["cvar", "expected_loss", "portfolio_worst_case"])
 def test_frontier_is_monotone_and_meets_its_limits(risk: str) -> None:
     book = _book(worst_case_k=2)
     result = frontier(book, points=6, risk=risk)
@@ -37,7 +37,7 @@ def test_frontier_is_monotone_and_meets_its_limits(risk: str) -> None:
                 * slash[allocation["service"]].to_numpy())
         per_service = loss.groupby(allocation["service"].to_numpy()).sum()
         worst = per_service.sort_values(ascending=False).iloc[:2].sum()
-        assert points.loc[k, "worst_case_loss"] == pytest.approx(worst, rel=1e-9, abs=1e-12)
+        assert points.loc[k, "portfolio_worst_case"] == pytest.approx(worst, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize(("k", "middle_objective"), [(1, 0.75), (2, 1.0)])
@@ -55,7 +55,7 @@ def test_worst_case_frontier_hand_derived(k: int, middle_objective: float) -> No
         services=pd.DataFrame({"service": ["A", "B"], "reward_rate": [0.10, 0.05],
                                "slash_probability": [0.0, 0.0], "slash_fraction": [0.5, 0.5]}),
         parameters={"worst_case_k": k}, name="worst-case")
-    points = frontier(book, points=3, risk="worst_case_loss").points
+    points = frontier(book, points=3, risk="portfolio_worst_case").points
     assert points["risk_limit"].tolist() == pytest.approx([0.0, 2.5 * k, 5.0 * k])
     assert points["objective"].tolist() == pytest.approx([0.0, middle_objective, 1.5])
 

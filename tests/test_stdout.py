@@ -20,7 +20,7 @@ from .conftest import INSTANCES, ROOT
 
 TINY = str(INSTANCES / "tiny" / "cvar-limit.toml")
 FRONTIER_COLUMNS = ["point", "risk_limit", "status", "objective", "reward", "expected_loss",
-                    "cvar", "worst_case_loss", "seconds"]
+                    "cvar", "portfolio_worst_case", "seconds"]
 
 
 def restake(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -98,7 +98,18 @@ def _greedy(instance: Instance) -> np.ndarray:
 
 
 def compare(instance: Instance, optimized: Evaluation) -> pd.DataFrame:
-    """The optimizer's allocation beside each baseline, every number from the evaluator."""
+    """The optimizer's allocation beside each baseline, every number from the evaluator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per allocation (``optimizer`` first): objective, reward, expected_loss
+        (numeraire per year), stake_worst_case_sum (numeraire: the sum over stakes of each
+        stake's own loss if its ``worst_case_k`` worst services slash, the sum of the
+        ``worst_case_loss`` column of stakes.csv), cvar (numeraire, None without CVaR),
+        violations (a count), breaks (the families broken) and uplift (the optimizer's
+        objective minus this one's).
+    """
     rows = [_row("optimizer", optimized)]
     for name in BASELINES:
         rows.append(_row(name, evaluate(instance, baseline_allocation(instance, name))))
@@ -114,7 +125,7 @@ def _row(name: str, evaluation: Evaluation) -> dict[str, object]:
         "objective": evaluation.objective,
         "reward": evaluation.reward,
         "expected_loss": evaluation.expected_loss,
-        "worst_case_loss": float(evaluation.stakes["worst_case_loss"].sum()),
+        "stake_worst_case_sum": float(evaluation.stakes["worst_case_loss"].sum()),
         "cvar": evaluation.cvar,
         "violations": len(evaluation.violations),
         "breaks": ", ".join(broken),

@@ -1,8 +1,10 @@
 """The reward-versus-risk efficient frontier, from one persistent model.
 
 The model is built and handed to HiGHS once, with a limit on the chosen risk measure:
-the portfolio's CVaR, its expected slashing loss, or its worst case (the loss when the k
-services that would cost it most are slashed at once, k = ``worst_case_k``). Each point
+the portfolio's CVaR, its expected slashing loss, or its worst case
+(``portfolio_worst_case``: the loss when the k services that would cost the whole
+portfolio most are slashed at once, k = ``worst_case_k``; not the sum of each stake's own
+worst case, which ``--compare-baselines`` reports as ``stake_worst_case_sum``). Each point
 then only changes that row's bound in the HiGHS object already holding the model and
 solves again, so the simplex starts from the previous basis. Rebuilding the model for
 every point would redo the Pyomo build and hand-off each time (``compare_rebuild``
@@ -31,9 +33,9 @@ from optimizer.solve.matrices import StandardForm, compile_standard_form
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import status_of, termination_of
 
-RISKS = ("cvar", "expected_loss", "worst_case_loss")
+RISKS = ("cvar", "expected_loss", "portfolio_worst_case")
 ROW_OF_RISK = {"cvar": "cvar_limit", "expected_loss": "frontier_expected_loss",
-               "worst_case_loss": "frontier_worst_case"}
+               "portfolio_worst_case": "frontier_worst_case"}
 
 
 @dataclass
@@ -44,8 +46,9 @@ class Frontier:
     ----------
     points : pandas.DataFrame
         point, risk_limit, status, objective, reward, expected_loss, cvar,
-        worst_case_loss, seconds (of the re-solve), and rebuild_seconds /
-        rebuild_objective where measured.
+        portfolio_worst_case (numeraire), seconds (of the re-solve), and rebuild_seconds /
+        rebuild_objective where measured. A value that does not exist (cvar of an
+        instance without CVaR, every measure of a point without an allocation) is None.
     allocations : pandas.DataFrame
         point, stake, service, fraction, value: each point's allocation.
     first_seconds : float
@@ -104,7 +107,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
         rows.append(point)
     table = pd.DataFrame(rows)
     lead = ["point", "risk_limit", "status", "objective", "reward", "expected_loss", "cvar",
-            "worst_case_loss", "seconds"]
+            "portfolio_worst_case", "seconds"]
     table = table[lead + [c for c in table.columns if c not in lead]]
     frame = pd.concat(allocations, ignore_index=True) if allocations else pd.DataFrame()
     if len(frame):
@@ -148,7 +151,7 @@ def _build_with_limit(instance: Instance, risk: str, limit: float) -> Allocation
             expr=sum(r * x[p] for p, r in enumerate(rate.tolist()) if r > 0)
             <= limit / built.scale,
             doc="portfolio expected loss <= the frontier point's limit (numeraire)")
-    if risk == "worst_case_loss":
+    if risk == "portfolio_worst_case":
         _add_worst_case_row(built, instance, limit)
     return built
 
@@ -180,10 +183,13 @@ def _add_worst_case_row(built: AllocationModel, instance: Instance, limit: float
         doc="the k largest service losses f_s X_s sum to <= the point's limit (numeraire)")
 
 
-def worst_case_loss(instance: Instance, services: pd.DataFrame) -> float:
+def portfolio_worst_case(instance: Instance, services: pd.DataFrame) -> float:
     """The portfolio's loss if the k services costing it most are slashed at once (numeraire).
 
-    ``services`` is an evaluation's per-service table (``security`` in numeraire).
+    The sum of the k = ``worst_case_k`` largest f_s X_s. At most the sum over stakes of
+    each stake's own worst case (each stake may take its k worst services from a different
+    set), and less when stakes' worst services differ. ``services`` is an evaluation's
+    per-service table (``security`` in numeraire).
     """
     fraction = instance.services["slash_fraction"]
     loss = services.set_index("service")["security"].reindex(fraction.index).fillna(0.0)
@@ -205,12 +211,12 @@ def _read(instance: Instance, base: Instance, built: AllocationModel, form: Stan
     status = status_of(termination, info.primal_solution_status == 2)
     if status not in ("optimal", "feasible"):
         return {"status": status, "objective": None, "reward": None, "expected_loss": None,
-                "cvar": None, "worst_case_loss": None, "allocation": None}
+                "cvar": None, "portfolio_worst_case": None, "allocation": None}
     values = np.asarray(highs.getSolution().col_value)
     x = built.fractions(np.clip(values[form.pair_column], 0.0, built.index.upper))
     allocation = allocation_frame(instance, x)
     evaluation = evaluate(base, allocation)
     return {"status": status, "objective": evaluation.objective, "reward": evaluation.reward,
             "expected_loss": evaluation.expected_loss, "cvar": evaluation.cvar,
-            "worst_case_loss": worst_case_loss(base, evaluation.services),
+            "portfolio_worst_case": portfolio_worst_case(base, evaluation.services),
             "allocation": allocation}

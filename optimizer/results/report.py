@@ -1,6 +1,15 @@
-"""The readable report of a result, for a terminal."""
+"""The readable report of a result, and the readable tables of every command.
+
+A value that does not exist (no CVaR without scenarios, no coverage without a profit
+from corruption, no worst service for a holder securing nothing) reads ``-`` in every
+table printed for a person; JSON says ``null`` and a CSV file leaves the cell empty.
+"""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -9,9 +18,92 @@ from optimizer.results.result import Result
 MAX_ROWS = 25
 """Rows shown per table; the files hold them all."""
 
+MISSING = "-"
+"""A missing value in a readable table (JSON: null; CSV: an empty cell)."""
+
+HOLDERS_NAMED = 3
+"""Holders failing the security condition named one by one; the rest are counted."""
+
+
+def is_missing(value: object) -> bool:
+    """Whether ``value`` stands for no value: None, NaN or pandas' NA."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def readable_table(frame: pd.DataFrame,
+                   formats: dict[str, Callable[[Any], str]] | None = None) -> str:
+    """``frame`` as aligned text, without its index, every missing value as ``MISSING``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table; a column mixing numbers and missing values keeps the numeric format.
+    formats : dict, optional
+        Per column, how to write a value that is present.
+
+    Returns
+    -------
+    str
+        The table's lines, or ``(no rows)`` for a table without rows.
+    """
+    if frame.empty:
+        return "(no rows)"
+    formats = formats or {}
+    cells = frame.copy()
+    for column in cells.columns:
+        values = cells[column]
+        if column in formats:
+            cells[column] = [MISSING if is_missing(v) else formats[column](v) for v in values]
+        elif values.dtype == object:
+            present = [v for v in values if not is_missing(v)]
+            numeric = present and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                      for v in present)
+            cells[column] = (pd.to_numeric(values)
+                             if numeric else
+                             [MISSING if is_missing(v) else v for v in values])
+    return cells.to_string(index=False, na_rep=MISSING)
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as dicts for JSON, every missing value as None (null)."""
+    return [{key: None if is_missing(value) else value for key, value in row.items()}
+            for row in frame.to_dict(orient="records")]
+
+
+def insecure_holder_warnings(holders: pd.DataFrame, named: int = HOLDERS_NAMED) -> list[str]:
+    """Warnings for the holders failing the restaking-graph security condition.
+
+    The worst ``named`` holders (largest condition first) are named with their condition
+    and worst service; the others, if any, are counted in one more line.
+
+    Parameters
+    ----------
+    holders : pandas.DataFrame
+        The holder table of ``analysis.security.security_report`` (holder, condition,
+        holds, worst_service); dimensionless conditions, at most 1 holds.
+    named : int
+        How many holders to name.
+    """
+    if holders.empty:
+        return []
+    failing = holders[~holders["holds"].astype(bool)]
+    failing = failing.sort_values("condition", ascending=False, kind="stable")
+    lines = []
+    for row in failing.head(named).itertuples(index=False):
+        worst = "" if is_missing(row.worst_service) else f"; worst service {row.worst_service}"
+        lines.append(f"the restaking-graph security condition fails for holder {row.holder} "
+                     f"({row.condition:.3g} > 1{worst})")
+    if len(failing) > named:
+        more = len(failing) - named
+        lines.append(f"and {more} more holder{'s' if more != 1 else ''} fail"
+                     f"{'s' if more == 1 else ''} it too (the holders table lists every one)")
+    return lines
+
 
 def _num(value: float | None, digits: int = 6) -> str:
-    return "-" if value is None else f"{value:,.{digits}g}"
+    return MISSING if value is None or is_missing(value) else f"{value:,.{digits}g}"
 
 
 def format_result(result: Result, max_rows: int = MAX_ROWS) -> str:
@@ -62,11 +154,6 @@ def _table(frame: pd.DataFrame, columns: list[str], max_rows: int, by: str) -> s
     for column in ("value", "net_reward", "security", "total_security", "reward",
                    "expected_loss"):
         formatters[column] = lambda v: f"{v:,.2f}"
-    formatters["coverage"] = lambda v: "-" if pd.isna(v) else f"{v:,.2f}x"
-    # Format by hand: pandas skips formatters on missing values.
-    cells = shown[columns].copy()
-    for column in columns:
-        if column in formatters:
-            cells[column] = [formatters[column](v) for v in cells[column]]
-    text = cells.to_string(index=False)
+    formatters["coverage"] = lambda v: f"{v:,.2f}x"
+    text = readable_table(shown[columns], formatters)
     return "\n".join("  " + line for line in text.splitlines()) + note
