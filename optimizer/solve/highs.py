@@ -34,7 +34,6 @@ PRESOLVE_RULES_OFF = (1 << 12) | (1 << 15)
 """HiGHS presolve rules switched off (a bit mask); see ``new_highs``."""
 
 
-
 @cache
 def solver_version() -> str:
     """HiGHS's version and git hash, e.g. ``1.15.1 (04024d7)``."""
@@ -102,17 +101,15 @@ class _SchedulerThreads(threading.local):
 _SCHEDULER = _SchedulerThreads()
 
 
-@contextmanager
-def _scheduler_with(threads: int) -> Iterator[None]:
+def _use_scheduler_threads(threads: int) -> None:
     """Make this thread's HiGHS scheduler run with ``threads`` (0: HiGHS's choice)."""
     if _SCHEDULER.threads is not None and _SCHEDULER.threads != threads:
         highspy.Highs.resetGlobalScheduler(True)
     _SCHEDULER.threads = threads
-    yield
 
 
 def run_highs(highs: highspy.Highs, stop_at: float | None = None) -> bool:
-    """Run HiGHS on the model it holds: with the scheduler guarded and signals heeded.
+    """Run HiGHS on the model it holds, on this thread's scheduler, heeding signals.
 
     Every run of the package goes through here (solve, frontier, explanations), so that
     concurrent solves in one process are safe and Ctrl-C stops any of them. ``stop_at``
@@ -121,7 +118,8 @@ def run_highs(highs: highspy.Highs, stop_at: float | None = None) -> bool:
     """
     answer = highs.getOptionValue("threads")  # (status, value) in highspy 1.15 and 1.16
     threads = int(answer[1] if isinstance(answer, tuple) else answer)
-    with _scheduler_with(threads), solver_running(highs, stop_at) as stop:
+    _use_scheduler_threads(threads)
+    with solver_running(highs, stop_at) as stop:
         highs.run()
     return stop.deadline_passed
 
