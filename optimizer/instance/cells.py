@@ -8,6 +8,7 @@ cell what is wrong. ``validate`` locates the problems in the user's file.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,44 @@ def convert_cells(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Seri
             lambda v: f"is {v!r}: an id may not be \"*\" or contain ';' (they mean 'all' "
                       "and separate lists)")
         unparsed |= reserved
+    flawed = ~missing & ~unparsed & parsed.map(
+        lambda v: isinstance(v, str) and id_flaw(v) is not None).astype(bool)
+    bad[flawed] = parsed[flawed].map(id_flaw)
+    unparsed |= flawed
     if column.required:
         bad[missing] = "is missing (required)"
     return _object_where(parsed, ~missing & ~unparsed), bad
+
+
+FORMULA_STARTS = ("=", "+", "-", "@")
+"""First characters that make a spreadsheet run a CSV cell as a formula: refused in ids,
+which every solution file writes, rather than escaped (a quote in front would change the
+id for every other program)."""
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def id_flaw(text: str) -> str | None:
+    """Why ``text`` cannot be an id (or a reference to one), or None if it can.
+
+    Refused: control characters, line breaks and lone surrogates (they break CSV rows,
+    messages and terminals), and a first character in ``FORMULA_STARTS``. Spaces around
+    an id are stripped on reading in every spelling; commas, quotes and any other
+    Unicode character are kept as given.
+    """
+    if _UNPRINTABLE.search(text):
+        return (f"is {text!r}: an id may not hold control characters or line breaks (they "
+                "would break CSV rows and messages)")
+    if text.startswith(FORMULA_STARTS):
+        return (f"is {text!r}: an id may not start with '{text[0]}' (a spreadsheet opening "
+                "the CSV files would run it as a formula)")
+    return None
+
+
+def printable(value: object) -> str:
+    """``value`` as text, with unprintable characters escaped, for a message."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _object_where(values: pd.Series, keep: pd.Series) -> pd.Series:

@@ -21,6 +21,7 @@ from optimizer.instance import scenarios as scenario_sampling
 from optimizer.instance.columns import PARAMETERS, TABLES
 from optimizer.instance.eligibility import eligible_pairs
 from optimizer.instance.io import RawInstance, raw_from_frames, read_raw, write_document
+from optimizer.instance.magnitudes import tiny_probability_warnings, value_spread_problems
 from optimizer.instance.scenarios import ScenarioSet
 from optimizer.instance.validate import validate
 from optimizer.resources import available_bytes
@@ -161,9 +162,10 @@ class Instance:
             source=checked.meta["source"], origin=raw.origin, warnings=checked.warnings,
             **{name: tables[name] for name in TABLES},
         )
-        overflow = _overflowing_values(instance)
+        overflow = _overflowing_values(instance) + value_spread_problems(instance)
         if overflow:
             raise InstanceError(overflow)
+        instance.warnings.extend(tiny_probability_warnings(instance))
         instance.warnings.extend(_unreachable_services(instance))
         return instance
 

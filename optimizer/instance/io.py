@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
-import shutil
-import tempfile
+import re
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,8 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
-from optimizer.errors import InstanceError, OutputError, Problem
+from optimizer.errors import InstanceError, Problem
+from optimizer.instance.atomic import atomic_path
 from optimizer.instance.columns import REQUIRED_TABLES, TABLES
 
 CSV_INSTANCE_FILE = "instance.toml"
@@ -33,6 +32,18 @@ CSV_INSTANCE_FILE = "instance.toml"
 
 INSTANCE_FOLDER_FILES = frozenset({CSV_INSTANCE_FILE, *(f"{name}.csv" for name in TABLES)})
 """Every file of the CSV-folder spelling."""
+
+FORMAT_NESTING = 4
+"""How deep an instance document nests: the document, a table's rows, a row, a list cell."""
+
+MAX_NESTING = 8
+"""Deepest nesting read in a TOML or JSON document, with slack above ``FORMAT_NESTING``."""
+
+_ESCAPED_SURROGATE = re.compile(  # a high one without a low one after it, or the reverse
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTAINERS = frozenset({dict, list})
 
 
 @dataclass
@@ -103,20 +114,87 @@ def read_raw(path: str | os.PathLike[str]) -> RawInstance:
     if not path.is_file():
         raise InstanceError([Problem(str(path), None, "does not exist" if not path.exists()
                                      else "is not a file")])
-    text = _read_text(path)
-    if spelling == "toml":
-        try:
-            document = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise InstanceError([Problem(path.name, None, f"is not valid TOML: {error}")]) from None
-    else:
-        try:
-            document = json.loads(text, parse_constant=_reject_json_constant)
-        except (json.JSONDecodeError, ValueError) as error:
-            raise InstanceError([Problem(path.name, None, f"is not valid JSON: {error}")]) from None
-        if not isinstance(document, dict):
-            raise InstanceError([Problem(path.name, None, "must hold a JSON object at the top")])
+    document = parse_document(_read_text(path), path.name, spelling)
     return _from_document(document, path.name, str(path), spelling)
+
+
+def parse_document(text: str, file: str, spelling: str) -> dict[str, Any]:
+    r"""Parse TOML or JSON text into a document, refusing what no instance can be.
+
+    Besides syntax, refused: nesting deeper than ``MAX_NESTING`` (it would otherwise
+    reach code that recurses into values, and Python's recursion limit), and, in JSON,
+    text with an unpaired surrogate escape (``"\ud800"``), which is not a character
+    and cannot be written back as UTF-8.
+
+    Raises
+    ------
+    InstanceError
+        Naming ``file`` (and the table, row and column where one is at fault).
+    """
+    language = spelling.upper()
+    try:
+        if spelling == "toml":
+            document = tomllib.loads(text)
+        else:
+            document = json.loads(text, parse_constant=_reject_json_constant)
+    except RecursionError:
+        raise InstanceError([Problem(file, None, f"is not valid {language} for an instance: "
+                                     "it nests lists or tables hundreds of levels deep (an "
+                                     f"instance needs {FORMAT_NESTING})")]) from None
+    except ValueError as error:  # TOMLDecodeError, JSONDecodeError and refused constants
+        raise InstanceError([Problem(file, None, f"is not valid {language}: {error}")]) from None
+    if not isinstance(document, dict):
+        raise InstanceError([Problem(file, None, "must hold a JSON object at the top")])
+    problem = _too_deep_or_not_text(document, file, spelling == "json"
+                                    and _ESCAPED_SURROGATE.search(text) is not None)
+    if problem is not None:
+        raise InstanceError([problem])
+    return document
+
+
+def _too_deep_or_not_text(document: dict[str, Any], file: str, check_text: bool
+                          ) -> Problem | None:
+    """The first value nested deeper than MAX_NESTING, or text with a lone surrogate."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), document)]
+    while stack:
+        path, container = stack.pop()
+        if len(path) >= MAX_NESTING:
+            where, column = _where_in(file, path)
+            return Problem(where, column, f"is nested more than {MAX_NESTING} levels deep (lists "
+                           "in lists); a cell holds one value or a list of ids")
+        if not check_text and len(path) + 1 < MAX_NESTING and _plain_rows(container):
+            continue  # the common case, checked without a loop in Python
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, item in items:
+            if check_text and any(isinstance(text, str) and _SURROGATE.search(text)
+                                  for text in (key, item)):
+                where, column = _where_in(file, (*path, key))
+                if column is not None and _SURROGATE.search(column):
+                    column = ascii(column)  # a key that is itself broken, shown escaped
+                return Problem(where, column,
+                               "holds an unpaired surrogate escape (\\ud800-\\udfff), which "
+                               "is not a character: write the text itself, in UTF-8")
+            if isinstance(item, dict | list):
+                stack.append(((*path, key), item))
+    return None
+
+
+def _plain_rows(container: dict[str, Any] | list[Any]) -> bool:
+    """Whether ``container`` is a row of plain values, or a list of such rows."""
+    if isinstance(container, dict):
+        return _CONTAINERS.isdisjoint(map(type, container.values()))
+    return set(map(type, container)) <= {dict} and _CONTAINERS.isdisjoint(
+        map(type, itertools.chain.from_iterable(map(dict.values, container))))
+
+
+def _where_in(file: str, path: tuple[Any, ...]) -> tuple[str, str | None]:
+    """Locate a document path as messages do: ``bad.json stakes[2]`` and the column."""
+    if len(path) >= 2 and isinstance(path[1], int):
+        column = str(path[2]) if len(path) > 2 else None
+        return f"{file} {path[0]}[{path[1] + 1}]", column
+    if path and path[0] in ("instance", "parameters"):
+        return f"{file} [{path[0]}]", str(path[1]) if len(path) > 1 else None
+    return file, str(path[0]) if path else None
 
 
 def raw_from_frames(
@@ -192,11 +270,7 @@ def _from_document(document: dict[str, Any], file: str, origin: str, spelling: s
 def _read_csv_folder(folder: Path) -> RawInstance:
     head = folder / CSV_INSTANCE_FILE
     if head.is_file():
-        try:
-            document = tomllib.loads(_read_text(head))
-        except tomllib.TOMLDecodeError as error:
-            raise InstanceError([Problem(CSV_INSTANCE_FILE, None,
-                                         f"is not valid TOML: {error}")]) from None
+        document = parse_document(_read_text(head), CSV_INSTANCE_FILE, "toml")
         unknown = set(document) - {"instance", "parameters"}
     else:
         raise InstanceError([Problem(str(folder), None, f"has no {CSV_INSTANCE_FILE} (it holds "
@@ -258,49 +332,6 @@ def _read_csv_table(file: Path, name: str) -> tuple[RawTable | None, list[Proble
 
 
 # --- writing ---------------------------------------------------------------------------------
-
-@contextmanager
-def atomic_path(target: Path, owned: frozenset[str] | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success move it into place at once.
-
-    Whatever was at ``target`` stays whole until the new content is complete; on any
-    error (or interruption) the temporary is removed and ``target`` is untouched.
-
-    ``owned`` names the files of a folder output: an existing folder is replaced only
-    if it holds nothing else (a previous output of the same kind); ``None`` means the
-    output is one file, and an existing folder there is refused.
-
-    Raises
-    ------
-    OutputError
-        When ``target`` holds something this output must not replace.
-    """
-    target = Path(target)
-    if target.is_dir():
-        if owned is None:
-            raise OutputError(f"{target} is a folder: give a file name")
-        foreign = sorted(p.name for p in target.iterdir() if p.name not in owned)
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-            raise OutputError(f"{target} holds files this output would not write ({shown}): "
-                              "choose a new or empty folder")
-    elif target.exists() and owned is not None:
-        raise OutputError(f"{target} exists and is not a folder")
-    parent = target.parent if str(target.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
-    staged = temporary / target.name
-    try:
-        yield staged
-        if target.is_dir() and not target.is_symlink():
-            retired = temporary / (target.name + ".old")
-            os.replace(target, retired)
-            os.replace(staged, target)
-        else:
-            os.replace(staged, target)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
 
 def write_document(path: Path, meta: dict[str, Any], parameters: dict[str, Any],
                    tables: dict[str, list[dict[str, Any]]]) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InstanceError, Problem
-from optimizer.instance.cells import convert_cells
+from optimizer.instance.cells import convert_cells, printable
 from optimizer.instance.columns import (
     INSTANCE_KEYS,
     PARAMETERS,
@@ -232,11 +232,12 @@ def _type_table(table: RawTable, spec: Table, spelling: str, found: _Collector
     where = pd.Series(table.row_where, index=frame.index, dtype=object)
     if spec.id_column and spec.id_column in frame.columns:
         ids = frame[spec.id_column].map(lambda v: None if v is None else str(v).strip())
-        where = where + ids.map(lambda v: f" ({spec.id_column}={v})" if v else "")
+        where = where + ids.map(lambda v: f" ({spec.id_column}={printable(v)})" if v else "")
     elif spec.name in ("eligibility", "current", "scenarios"):
         keys = [c for c in ("scenario", "holder", "stake", "service") if c in frame.columns]
         if keys and len(frame):
-            columns = [[f"{k}={v}" if v is not None else None for v in frame[k]] for k in keys]
+            columns = [[f"{k}={printable(v)}" if v is not None else None for v in frame[k]]
+                       for k in keys]
             where = where + [" (" + ", ".join(p for p in parts if p) + ")"
                              for parts in zip(*columns, strict=True)]
     _check_unknown_columns(table, spec, where, spelling, found)

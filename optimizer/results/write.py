@@ -17,6 +17,9 @@ SOLUTION_FILES = ("allocation.csv", "stakes.csv", "services.csv", "holders.csv",
                   "summary.json")
 """The files of a solution folder, all written together."""
 
+ALLOCATION_NUMBERS = ("fraction", "amount", "value")
+"""The number columns of ``allocation.csv``; every other column holds ids."""
+
 
 def write_solution(result: Result, folder: Path) -> None:
     """Write allocation, stakes, services, holders (.csv) and summary.json into ``folder``.
@@ -37,17 +40,22 @@ def write_solution(result: Result, folder: Path) -> None:
 def read_allocation(path: Path) -> pd.DataFrame:
     """Read an allocation: ``allocation.csv`` itself, or a solution folder holding it.
 
+    Ids are read as the exact text written (``007``, ``NA`` or ``1e3`` stay ids, not
+    numbers or missing values); ``fraction``, ``amount`` and ``value`` as numbers (an
+    empty cell is NaN).
+
     Raises
     ------
     InstanceError
-        When the file is missing or lacks the stake, service and fraction columns.
+        When the file is missing, lacks the stake, service and fraction columns, or has
+        a number column with text in it (each such cell named by row).
     """
     file = path / "allocation.csv" if path.is_dir() or not path.suffix else path
     if not file.is_file():
         raise InstanceError([Problem(str(file), None, "does not exist (give a solution "
                                      "folder or its allocation.csv)")])
     try:
-        frame = pd.read_csv(file, dtype={"stake": str, "service": str})
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False)
     except (ValueError, OSError) as error:
         raise InstanceError([Problem(file.name, None, f"cannot be read as CSV: {error}")]) \
             from None
@@ -55,4 +63,14 @@ def read_allocation(path: Path) -> pd.DataFrame:
     if missing:
         raise InstanceError([Problem(file.name, ", ".join(missing), "is missing (an allocation "
                                      "has stake, service and fraction columns)")])
+    problems = []
+    for column in [c for c in ALLOCATION_NUMBERS if c in frame.columns]:
+        text = frame[column].astype(object).map(str.strip)
+        numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
+        for row in (numbers.isna() & (text != "")).to_numpy().nonzero()[0]:
+            problems.append(Problem(f"{file.name} row {row + 2}", column,
+                                    f"is {text.iloc[row]!r}, not a number"))
+        frame[column] = numbers
+    if problems:
+        raise InstanceError(problems)
     return frame
