@@ -122,3 +122,15 @@ def test_thread_counts_are_kept_per_thread() -> None:
         assert second.submit(optimizer.solve, instance, threads=1).result().status == "optimal"
         again = first.submit(optimizer.solve, instance, threads=1).result()
     assert (again.status, again.objective) == ("optimal", expected), again.termination
+
+
+def test_a_model_highs_refuses_is_an_error_not_an_empty_optimum() -> None:
+    # HiGHS refuses a matrix value of 1e20 in passModel; solving what it kept (nothing)
+    # answered "optimal, empty model" before.
+    from optimizer.solve.matrices import compile_standard_form
+    from optimizer.solve.options import SolveOptions
+
+    form = compile_standard_form(pipeline.build(optimizer.load_instance(TINY)))
+    form.matrix.data[0] = 1e20
+    with pytest.raises(optimizer.SolverError, match="HiGHS refused the model"):
+        adapter.pass_to_highs(adapter.new_highs(SolveOptions()), form)

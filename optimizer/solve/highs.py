@@ -22,6 +22,7 @@ from functools import cache
 import highspy
 import numpy as np
 
+from optimizer.errors import SolverError
 from optimizer.model.build import NUMERAIRE_ROWS, AllocationModel
 from optimizer.solve.interrupt import solver_running
 from optimizer.solve.matrices import StandardForm, compile_standard_form
@@ -267,9 +268,16 @@ class _Budget:
 
 
 def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
-    """Hand the matrices to HiGHS in one ``passModel`` call (column-wise)."""
+    """Hand the matrices to HiGHS in one ``passModel`` call (column-wise).
+
+    Raises
+    ------
+    SolverError
+        When HiGHS refuses the model (a coefficient or bound beyond what it accepts, for
+        one): solving what it kept would answer another problem.
+    """
     matrix = form.matrix
-    highs.passModel(
+    status = highs.passModel(
         len(form.cost), len(form.row_lower), int(matrix.nnz),
         int(highspy.MatrixFormat.kColwise),
         int(highspy.ObjSense.kMaximize if form.maximize else highspy.ObjSense.kMinimize),
@@ -277,6 +285,10 @@ def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
         matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32),
         matrix.data.astype(float), form.integrality,
     )
+    if status == highspy.HighsStatus.kError:
+        raise SolverError("HiGHS refused the model (passModel returned an error): a "
+                          "coefficient, bound or limit is beyond what it accepts (about 1e15 "
+                          "in size, or not a number); -v shows HiGHS's own message")
 
 
 def _row_duals(form: StandardForm, row_dual: np.ndarray,
