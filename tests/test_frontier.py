@@ -103,3 +103,16 @@ def test_frontier_starts_at_the_least_feasible_risk() -> None:
     assert points.loc[0, "risk_limit"] > 0
     assert points.loc[0, "expected_loss"] == pytest.approx(points.loc[0, "risk_limit"],
                                                            rel=1e-6)
+
+
+def test_expected_loss_frontier_without_any_loss_is_a_clear_refusal(tmp_path) -> None:
+    import optimizer as api
+    from optimizer.analysis.frontier import frontier as trace
+
+    instance = api.Instance.from_frames(
+        assets=pd.DataFrame({"asset": ["ETH"], "price": [1.0]}),
+        stakes=pd.DataFrame({"stake": ["a"], "holder": ["a"], "asset": ["ETH"],
+                             "amount": [10.0]}),
+        services=pd.DataFrame({"service": ["s"], "reward_rate": [0.05]}), name="no-loss")
+    with pytest.raises(api.InstanceError, match="no expected-loss frontier"):
+        trace(instance, points=3, risk="expected_loss")

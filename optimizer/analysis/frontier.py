@@ -22,6 +22,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from optimizer.analysis.progress import progress
+from optimizer.errors import InstanceError, Problem
 from optimizer.instance import Instance
 from optimizer.model.build import AllocationModel
 from optimizer.model.index import pair_variables
@@ -146,6 +147,11 @@ def _build_with_limit(instance: Instance, risk: str, limit: float) -> Allocation
     if risk == "expected_loss":
         # The model's pairs (merged stakes) index the rates, not instance.pairs.
         rate = service_loss_rate(instance)[built.index.service_pos] * built.index.value
+        if not (rate > 0).any():
+            raise InstanceError([Problem(
+                f"instance {instance.name}", "slash_probability",
+                "x slash_fraction is 0 for every eligible service: no allocation can lose "
+                "anything in expectation, so there is no expected-loss frontier to trace")])
         x = pair_variables(built.model)
         built.model.frontier_expected_loss = pyo.Constraint(
             expr=sum(r * x[p] for p, r in enumerate(rate.tolist()) if r > 0)
