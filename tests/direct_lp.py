@@ -49,9 +49,7 @@ class _Problem:
         self.row_upper.append(upper)
 
     def maximize(self) -> float:
-        # 32-bit indices: scipy's milp before 1.15 refuses a matrix with 64-bit ones
-        matrix = sp.csr_array((self.vals, (np.asarray(self.rows, dtype=np.int32),
-                                           np.asarray(self.cols, dtype=np.int32))),
+        matrix = sp.csr_array((self.vals, (self.rows, self.cols)),
                               shape=(len(self.row_lower), len(self.cost)))
         solution = scipy.optimize.milp(
             -np.asarray(self.cost), integrality=np.asarray(self.integer),
