@@ -30,11 +30,18 @@ def test_signal_stops_cleanly_and_keeps_previous_output(long_instance: Path, tmp
     (out / "summary.json").write_text(json.dumps(previous))
     process = subprocess.Popen(
         [sys.executable, "-m", "optimizer", "solve", str(long_instance), "-o", str(out),
-         "--solver", "simplex", "--no-merge"],  # merged, it would finish before the signal
+         "--solver", "simplex", "--no-merge", "-v"],  # merged, it would finish first
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4.0)
+    # Signal once HiGHS has started (its log, with -v), not after a fixed wait: on a busy
+    # machine Python's start-up alone can outlast any fixed wait.
+    deadline = time.monotonic() + 120
+    assert process.stderr is not None
+    seen = ""
+    while "HiGHS" not in seen and time.monotonic() < deadline and process.poll() is None:
+        seen += process.stderr.readline()
     process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
+    _, rest = process.communicate(timeout=60)
+    err = seen + rest
     assert process.returncode == code, err
     assert "nothing was written" in err and "Traceback" not in err
     assert json.loads((out / "summary.json").read_text()) == previous
