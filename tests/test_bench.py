@@ -101,3 +101,18 @@ def test_bench_command_appends_runs_and_writes_a_report(tmp_path: Path, monkeypa
 def test_unknown_suite_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["bench", "nope", "-o", str(tmp_path)])
     assert result.exit_code == 2 and "unknown suite" in result.output
+
+
+def test_scaling_plot_of_runs_that_all_failed_is_a_note_not_a_crash(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from optimizer.bench.report import scaling_plot
+    from optimizer.errors import OutputError
+
+    row = {column: np.nan for column in COLUMNS}
+    row.update(instance="lp-budgets-100x10-seed1", method="restake", algorithm="choose",
+               status="error", violations=0, **{"class": "lp"})
+    failed = pd.DataFrame([row, {**row, "method": "direct", "algorithm": "simplex"}])
+    with pytest.raises(OutputError, match="no run has a time to plot"):
+        scaling_plot(failed, tmp_path / "scaling.png")
+    assert not (tmp_path / "scaling.png").exists()

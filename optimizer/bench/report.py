@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optimizer.errors import OutputError
+
 SHIFT = 10.0
 """Shift of the geometric mean, seconds."""
 
@@ -110,6 +112,10 @@ def scaling_plot(runs: pd.DataFrame, path: Path) -> None:
 
     plt = pyplot()
     table = summarize(runs)
+    timed = [column for column in ("total_s", "direct_total_s") if column in table
+             and (pd.to_numeric(table[column], errors="coerce") > 0).any()]
+    if not timed:  # a log axis of nothing: say so rather than fail
+        raise OutputError("no run has a time to plot (every run failed or was skipped)")
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for column, label in (("total_s", "restake end to end"),
                           ("direct_total_s", "direct highspy (fastest algorithm)")):
