@@ -69,26 +69,28 @@ lines = [
     "| bad input | spellings tried | message (first problem, TOML spelling where it applies) |",
     "|---|---|---|",
 ]
+
+
+def first_problem(path: Path) -> str:
+    """The first problem loading ``path`` reports, or ``(accepted)``."""
+    try:
+        load_instance(path)
+    except InstanceError as error:
+        return str(error.problems[0])
+    return "(accepted)"
+
+
 for rule, mutation, _fragments, spellings in RULES + HOSTILE_RULES:
     document = copy.deepcopy(BASE)
     mutation(document)
     with tempfile.TemporaryDirectory() as folder:
-        path = write_spelling(document, spellings[0], Path(folder))
-        try:
-            load_instance(path)
-            shown = "(accepted)"
-        except InstanceError as error:
-            shown = str(error.problems[0])
+        shown = first_problem(write_spelling(document, spellings[0], Path(folder)))
     lines.append(f"| {rule} | {', '.join(spellings)} | `{shown.replace('|', '/')}` |")
 for rule, name, text, _fragments in HOSTILE_FILES:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
         path.write_text(text, encoding="utf-8")
-        try:
-            load_instance(path)
-            shown = "(accepted)"
-        except InstanceError as error:
-            shown = str(error.problems[0])
+        shown = first_problem(path)
     lines.append(f"| {rule} | | `{shown.replace('|', '/')}` |")
 for rule, mutation, fragment in HOSTILE_WARNINGS:
     document = copy.deepcopy(BASE)

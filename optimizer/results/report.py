@@ -103,7 +103,7 @@ def insecure_holder_warnings(holders: pd.DataFrame, named: int = HOLDERS_NAMED) 
 
 
 def _num(value: float | None, digits: int = 6) -> str:
-    return MISSING if value is None or is_missing(value) else f"{value:,.{digits}g}"
+    return MISSING if is_missing(value) else f"{value:,.{digits}g}"
 
 
 def format_result(result: Result, max_rows: int = MAX_ROWS) -> str:
