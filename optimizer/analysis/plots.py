@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from optimizer.atomic import atomic_path
 from optimizer.errors import OutputError
-from optimizer.instance.io import atomic_path
 
 
 class PlotUnavailableError(OutputError):

@@ -23,8 +23,8 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
+from optimizer.atomic import atomic_path
 from optimizer.errors import InstanceError, Problem
-from optimizer.instance.atomic import atomic_path
 from optimizer.instance.columns import REQUIRED_TABLES, TABLES
 
 CSV_INSTANCE_FILE = "instance.toml"

@@ -1,17 +1,14 @@
-"""Writing a result's solution files, atomically."""
+"""Writing a result's solution files, atomically, and reading an allocation back."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pandas as pd
 
+from optimizer.atomic import atomic_path
 from optimizer.errors import InstanceError, Problem
-from optimizer.instance.io import atomic_path
-
-if TYPE_CHECKING:
-    from optimizer.results.result import Result
 
 SOLUTION_FILES = ("allocation.csv", "stakes.csv", "services.csv", "holders.csv",
                   "summary.json")
@@ -21,7 +18,24 @@ ALLOCATION_NUMBERS = ("fraction", "amount", "value")
 """The number columns of ``allocation.csv``; every other column holds ids."""
 
 
-def write_solution(result: Result, folder: Path) -> None:
+class Solution(Protocol):
+    """What a solution folder is written from: ``optimizer.results.result.Result`` is one.
+
+    Declared here rather than imported, so that writing depends on the shape of a result
+    and not on the module that defines it (which writes through this one).
+    """
+
+    allocation: pd.DataFrame
+    stakes: pd.DataFrame
+    services: pd.DataFrame
+    holders: pd.DataFrame
+
+    def to_json(self) -> str:
+        """The contents of ``summary.json``."""
+        ...
+
+
+def write_solution(result: Solution, folder: Path) -> None:
     """Write allocation, stakes, services, holders (.csv) and summary.json into ``folder``.
 
     The files are written to a temporary folder beside ``folder`` and moved into place
