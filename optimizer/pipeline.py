@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer.analysis.security import security_report
 from optimizer.instance import Instance
 from optimizer.model.build import DEFAULT_POOL_ERROR, AllocationModel, build_model
 from optimizer.model.memory import check_fits
@@ -18,7 +17,8 @@ from optimizer.model.tail_risk import uses_cvar
 from optimizer.results.evaluate import Evaluation, allocation_frame, evaluate
 from optimizer.results.result import Result
 from optimizer.solve.explain import explain_infeasibility
-from optimizer.solve.highs import MIN_RUN_SECONDS, SOLVER_NAME, SolverOutcome, solve_model
+from optimizer.solve.highs import MIN_RUN_SECONDS, SOLVER_NAME
+from optimizer.solve.outcome import SolverOutcome, solve_model
 from optimizer.solve.options import SolveOptions
 
 POOL_REFINEMENTS = 3
@@ -95,8 +95,7 @@ def solve_built(built: AllocationModel, started: float | None = None,
     """
     instance = built.instance
     settings = SolveOptions(**options)
-    has_binaries = any(len(getattr(built.model, name, ())) for name in ("opted_in", "secured"))
-    if built.pool_errors and has_binaries and settings.mip_rel_gap is None:
+    if built.pool_errors and built.has_binaries and settings.mip_rel_gap is None:
         # The MIP's own gap comes on top of the chords': leave it half the tolerance.
         settings = replace(settings, mip_rel_gap=0.5 * settings.pool_tolerance)
     clock = _Clock(settings.time_limit,
@@ -331,8 +330,7 @@ def _result(best: _Solved, settings: SolveOptions, timings: dict[str, float],
         warnings=warnings,
         duals=outcome.row_duals,
         is_mip=outcome.is_mip,
-        holders=(security_report(instance, evaluation.allocation, evaluation)[1] if solved
-                 else pd.DataFrame()),
+        holders=evaluation.holders if solved else pd.DataFrame(),
         scenario_count=built.scenarios.count if built.scenarios is not None else 0,
     )
 

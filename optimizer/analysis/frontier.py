@@ -8,7 +8,10 @@ worst case, which ``--compare-baselines`` reports as ``stake_worst_case_sum``). 
 then only changes that row's bound in the HiGHS object already holding the model and
 solves again, so the simplex starts from the previous basis. Rebuilding the model for
 every point would redo the Pyomo build and hand-off each time (``compare_rebuild``
-measures that).
+measures that). The frontier runs from the least risk any allocation can have (found by
+one solve of the same session that minimizes the risk row's activity) to the risk of the
+unconstrained optimum. The row is the one whose family record marks it as limiting the
+measure (``RowBlock.risk``).
 """
 
 from __future__ import annotations
@@ -16,27 +19,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
 
 from optimizer.analysis.progress import progress
 from optimizer.errors import InstanceError, Problem
 from optimizer.instance import Instance
-from optimizer.model.build import AllocationModel
-from optimizer.model.index import pair_variables
+from optimizer.model.build import AllocationModel, build_model
+from optimizer.model.families import risk_row
 from optimizer.model.loss_limits import service_loss_rate
-from optimizer.pipeline import build
+from optimizer.model.memory import check_fits
+from optimizer.model.merge import merge_interchangeable
+from optimizer.model.risk_rows import MEASURES
+from optimizer.model.tail_risk import uses_cvar
 from optimizer.results.evaluate import allocation_frame, evaluate
-from optimizer.solve.highs import new_highs, pass_to_highs, run_highs, solve_model
-from optimizer.solve.matrices import StandardForm, compile_standard_form
+from optimizer.solve.highs import HighsSession
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.status import status_of, termination_of
+from optimizer.solve.outcome import solve_model
 
-RISKS = ("cvar", "expected_loss", "portfolio_worst_case")
-ROW_OF_RISK = {"cvar": "cvar_limit", "expected_loss": "frontier_expected_loss",
-               "portfolio_worst_case": "frontier_worst_case"}
+RISKS = MEASURES
 
 
 @dataclass
@@ -76,23 +77,21 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     loose = 10.0 * total + 1.0  # a limit that does not bind
     base = _with_limit(instance, risk, loose)
     built = _build_with_limit(base, risk, loose)
-    row_name = ROW_OF_RISK[risk]
-    form = compile_standard_form(built)
-    row = form.first_row(row_name)
-    highs = new_highs(settings)
-    pass_to_highs(highs, form)
-    run_highs(highs)
-    first = _read(instance, base, built, form, highs)
-    first_seconds = time.perf_counter() - start
+    row = risk_row(risk).name
+    session = HighsSession(built, settings)
+    session.run()
+    first = _read(instance, base, session)
     top = first[risk] or 0.0
-    floor = _least_feasible_limit(highs, row, top, built.scale)
-    limits = np.linspace(floor, top, points)
+    floor = _least_risk(session, row) if top > 0 else 0.0
+    session.restore_objective()
+    first_seconds = time.perf_counter() - start
+    limits = np.linspace(min(floor, top), top, points)
     rows, allocations = [], []
     for k, limit in progress(enumerate(limits), points, "frontier points", show_progress):
         tick = time.perf_counter()
-        highs.changeRowBounds(row, -highspy.kHighsInf, float(limit) / built.scale)
-        run_highs(highs)
-        point = _read(instance, base, built, form, highs)
+        session.set_row_upper(row, float(limit))
+        session.run()
+        point = _read(instance, base, session)
         point.update(point=k, risk_limit=float(limit), seconds=time.perf_counter() - tick)
         if compare_rebuild:
             tick = time.perf_counter()
@@ -116,77 +115,33 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     return Frontier(risk, table, frame, first_seconds)
 
 
-BISECTIONS = 30
-"""Halvings used to find the least feasible risk limit (to about 1e-9 of the range)."""
-
-
-def _least_feasible_limit(highs: highspy.Highs, row: int, top: float, scale: float) -> float:
+def _least_risk(session: HighsSession, row: str) -> float:
     """The least risk any allocation can have (0 unless required services force some).
 
-    Found by bisection on the risk row's bound in the same HiGHS object: each probe is a
-    warm-started re-solve, and ``top`` (the unconstrained optimum's risk) is feasible.
+    One solve of the same session with the risk row's activity as the objective,
+    minimized; 0 if that solve finds nothing (the frontier's points then say why).
     """
-    def feasible(limit: float) -> bool:
-        highs.changeRowBounds(row, -highspy.kHighsInf, limit / scale)
-        run_highs(highs)
-        return termination_of(highs.getModelStatus()) not in ("infeasible",
-                                                               "unbounded_or_infeasible")
-
-    if top <= 0 or feasible(0.0):
+    session.minimize_row(row)
+    session.run()
+    if session.status() != "optimal":
         return 0.0
-    low, high = 0.0, top
-    for _ in range(BISECTIONS):
-        middle = 0.5 * (low + high)
-        low, high = (low, middle) if feasible(middle) else (middle, high)
-    return high
+    return max(0.0, session.objective())
 
 
 def _build_with_limit(instance: Instance, risk: str, limit: float) -> AllocationModel:
     """The model of ``instance`` with a row limiting the risk measure to ``limit``."""
-    built = build(instance)
     if risk == "expected_loss":
-        # The model's pairs (merged stakes) index the rates, not instance.pairs.
-        rate = service_loss_rate(instance)[built.index.service_pos] * built.index.value
+        rate = service_loss_rate(instance)[instance.pairs["service_pos"].to_numpy()]
         if not (rate > 0).any():
             raise InstanceError([Problem(
                 f"instance {instance.name}", "slash_probability",
                 "x slash_fraction is 0 for every eligible service: no allocation can lose "
                 "anything in expectation, so there is no expected-loss frontier to trace")])
-        x = pair_variables(built.model)
-        built.model.frontier_expected_loss = pyo.Constraint(
-            expr=sum(r * x[p] for p, r in enumerate(rate.tolist()) if r > 0)
-            <= limit / built.scale,
-            doc="portfolio expected loss <= the frontier point's limit (numeraire)")
-    if risk == "portfolio_worst_case":
-        _add_worst_case_row(built, instance, limit)
-    return built
-
-
-def _add_worst_case_row(built: AllocationModel, instance: Instance, limit: float) -> None:
-    """The k largest service losses f_s X_s sum to at most ``limit`` (numeraire).
-
-    Ogryczak and Tamir's form, as for a stake's worst case: k t + sum_s u_s <= limit with
-    u_s >= f_s X_s - t and u, t >= 0, over the services some stake could put value behind.
-    """
-    k = instance.parameters.worst_case_k
-    slash = instance.services["slash_fraction"].to_numpy()[built.index.service_pos]
-    weight = (slash * built.index.value).tolist()
-    x = pair_variables(built.model)
-    services = [s for s, pairs in enumerate(built.index.by_service)
-                if len(pairs) and slash[pairs[0]] > 0]
-    model = built.model
-    model.frontier_threshold = pyo.Var(domain=pyo.NonNegativeReals,
-                                       doc="t, the k-th largest service loss (numeraire)")
-    model.frontier_excess = pyo.Var(services, domain=pyo.NonNegativeReals,
-                                    doc="u_s >= f_s X_s - t (numeraire)")
-    model.frontier_excess_definition = pyo.Constraint(
-        services, rule=lambda m, s: m.frontier_excess[s] + m.frontier_threshold
-        - sum(weight[p] * x[p] for p in built.index.by_service[s]) >= 0,
-        doc="u_s >= f_s X_s - t (numeraire)")
-    model.frontier_worst_case = pyo.Constraint(
-        expr=k * model.frontier_threshold + sum(model.frontier_excess[s] for s in services)
-        <= limit / built.scale,
-        doc="the k largest service losses f_s X_s sum to <= the point's limit (numeraire)")
+    scenarios = instance.scenario_set() if uses_cvar(instance) else None
+    merge = merge_interchangeable(instance)
+    check_fits(merge.instance if merge is not None else instance,
+               len(scenarios.rows) if scenarios is not None else 0)
+    return build_model(instance, scenarios, merge=merge, risk_limit=(risk, limit))
 
 
 def portfolio_worst_case(instance: Instance, services: pd.DataFrame) -> float:
@@ -209,17 +164,15 @@ def _with_limit(instance: Instance, risk: str, limit: float) -> Instance:
     return instance.with_changes(keep_scenarios=True, parameters={"cvar_limit": limit})
 
 
-def _read(instance: Instance, base: Instance, built: AllocationModel, form: StandardForm,
-          highs: highspy.Highs) -> dict[str, object]:
-    """Evaluate HiGHS's current solution (on ``base``, which carries the CVaR scenarios)."""
-    termination = termination_of(highs.getModelStatus())
-    info = highs.getInfo()
-    status = status_of(termination, info.primal_solution_status == 2)
+def _read(instance: Instance, base: Instance, session: HighsSession) -> dict[str, object]:
+    """Evaluate the session's current solution (on ``base``, which carries the scenarios)."""
+    status = session.status()
     if status not in ("optimal", "feasible"):
         return {"status": status, "objective": None, "reward": None, "expected_loss": None,
                 "cvar": None, "portfolio_worst_case": None, "allocation": None}
-    values = np.asarray(highs.getSolution().col_value)
-    x = built.fractions(np.clip(values[form.pair_column], 0.0, built.index.upper))
+    built = session.built
+    x = np.clip(session.fractions(), 0.0, None)
+    x = np.minimum(x, built.fractions(built.index.upper))
     allocation = allocation_frame(instance, x)
     evaluation = evaluate(base, allocation)
     return {"status": status, "objective": evaluation.objective, "reward": evaluation.reward,

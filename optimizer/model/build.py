@@ -16,30 +16,12 @@ from pyomo.common.gc_manager import PauseGC
 
 from optimizer.instance import Instance
 from optimizer.instance.scenarios import ScenarioSet
-from optimizer.model import (
-    concentration,
-    groups,
-    loss_limits,
-    objective,
-    opt_in,
-    rewards,
-    scaling,
-    services,
-    stake_limits,
-    tail_risk,
-    turnover,
-)
+from optimizer.model import loss_limits, scaling, stake_limits, tail_risk
+from optimizer.model.families import FAMILIES, binary_components
+from optimizer.model.family import BuildContext, ObjectiveTerm
 from optimizer.model.index import PairIndex
 from optimizer.model.merge import StakeMerge
-
-NUMERAIRE_ROWS = frozenset({
-    "security_definition", "security_minimum", "security_switch", "holder_concentration",
-    "min_allocation", "cvar_excess_definition", "cvar_limit", "turnover_limit",
-    "pool_reward_chord", "required_security_elastic", "cvar_limit_elastic",
-    "turnover_limit_elastic",
-})
-"""Families whose rows are in the numeraire (their duals need no rescaling); the other
-rows are in fractions of a stake or counts, so their duals scale with ``scale``."""
+from optimizer.model.objective import Objective, add_objective
 
 DEFAULT_POOL_ERROR = 1e-6
 """Starting chord error of each pool-reward segment, as a fraction of the pool R_s."""
@@ -70,6 +52,9 @@ class AllocationModel:
     merge : StakeMerge or None
         When interchangeable stakes were merged (see ``merge``), the reduction: the model's
         pairs and ``index`` are the merged instance's, and ``fractions`` maps them back.
+    objective : Objective or None
+        The objective's costs per variable component (the same arrays as
+        ``model.net_reward``).
     """
 
     model: pyo.ConcreteModel
@@ -80,6 +65,12 @@ class AllocationModel:
     scenarios: ScenarioSet | None = None
     scale: float = 1.0
     merge: StakeMerge | None = None
+    objective: Objective | None = None
+
+    @property
+    def has_binaries(self) -> bool:
+        """Whether some family added a binary variable (the model is a MILP)."""
+        return any(len(getattr(self.model, name, ())) for name in binary_components())
 
     def fractions(self, model_fractions: np.ndarray) -> np.ndarray:
         """The fractions of ``instance.pairs`` from those of the model's pairs (of stake)."""
@@ -98,8 +89,9 @@ def pair_upper_bound(instance: Instance) -> np.ndarray:
 
 def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
                 pool_error: float = DEFAULT_POOL_ERROR,
-                merge: StakeMerge | None = None) -> AllocationModel:
-    """Build the allocation model of ``instance``.
+                merge: StakeMerge | None = None, elastic: bool = False,
+                risk_limit: tuple[str, float] | None = None) -> AllocationModel:
+    """Build the allocation model of ``instance``: every family of ``FAMILIES``, in order.
 
     Parameters
     ----------
@@ -111,6 +103,11 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
         Largest chord error of each pool-reward segment, as a fraction of its pool R_s.
     merge : StakeMerge, optional
         ``merge_interchangeable(instance)``: build the model of its merged instance.
+    elastic : bool
+        Build the elastic model of the infeasibility explanation (see ``BuildContext``).
+    risk_limit : tuple, optional
+        ``(measure, limit)``: add a row limiting a portfolio risk measure to ``limit``
+        (numeraire; see ``optimizer.model.risk_rows``).
     """
     start = time.perf_counter()
     original = instance
@@ -120,33 +117,21 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
     instance = scaling.scaled(instance, scale)
     index = PairIndex.of(instance, pair_upper_bound(instance))
     services_table = instance.services
-    n_services = len(services_table)
     cvar = scenarios is not None and tail_risk.uses_cvar(instance)
     needed = (services_table["reward_pool"].to_numpy() > 0) | (
         services_table["max_holder_share"].to_numpy() < 1.0)
     if cvar:
-        needed |= tail_risk.scenario_services(scenarios, n_services)
+        needed |= tail_risk.scenario_services(scenarios, len(services_table))
     with PauseGC():
         model = pyo.ConcreteModel(name=instance.name)
-        model.pairs = pyo.RangeSet(0, len(index.upper) - 1, doc="eligible (stake, service) "
-                                   "pairs, positions in instance.pairs")
-        model.x_alloc = pyo.Var(
-            model.pairs, bounds=lambda m, p: (0.0, float(index.upper[p])),
-            doc="x_{i,s}: fraction of stake i allocated to service s (fraction of stake)")
-        stake_limits.add_restaking_degree(model, instance, index)
-        loss_limits.add_expected_loss_budget(model, instance, index)
-        loss_limits.add_worst_case_budget(model, instance, index)
-        groups.add_group_exposure(model, instance, index)
-        services.add_security(model, instance, index, needed)
-        reach = services.security_upper_bound(instance, index)
-        pool_errors = rewards.add_pool_rewards(model, instance, reach, pool_error)
-        concentration.add_holder_concentration(model, instance, index)
-        opt_in.add_opt_in(model, instance, index)
-        if cvar:
-            tail_risk.add_cvar(model, instance, scenarios)
-        if turnover.uses_turnover(instance):
-            turnover.add_turnover(model, instance, index)
-        objective.add_objective(model, instance, index)
-    pool_errors = {s: error * scale for s, error in pool_errors.items()}
+        context = BuildContext(
+            model, instance, index, scenarios if cvar else None, pool_error, needed,
+            elastic=elastic,
+            risk_limit=None if risk_limit is None else (risk_limit[0], risk_limit[1] / scale))
+        terms: list[ObjectiveTerm] = []
+        for family in FAMILIES:
+            terms += family.add(context)
+        objective = add_objective(model, terms)
+    pool_errors = {s: error * scale for s, error in context.pool_errors.items()}
     return AllocationModel(model, original, index, time.perf_counter() - start, pool_errors,
-                           scenarios if cvar else None, scale, merge)
+                           scenarios if cvar else None, scale, merge, objective)

@@ -7,16 +7,14 @@ this portfolio's X_s and the external E_s together.
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
 
-from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.rows import MatrixRows, positions
 
 
-def add_holder_concentration(model: pyo.ConcreteModel, instance: Instance,
-                             index: PairIndex) -> None:
+def add_holder_concentration(context: BuildContext) -> list[ObjectiveTerm]:
     """Add ``holder_concentration[h, s]`` for services with q_s < 1 (q_s = 1 never binds)."""
+    model, instance, index = context.model, context.instance, context.index
     services = instance.services
     n_services = len(services)
     share = services["max_holder_share"].to_numpy()
@@ -43,3 +41,15 @@ def add_holder_concentration(model: pyo.ConcreteModel, instance: Instance,
         coefficients=np.concatenate([index.value[pairs], -share[services_kept]]),
         lower=np.nan, upper=share[services_kept] * external[services_kept],
         doc="holder h's value behind s <= q_s (E_s + X_s) (numeraire)")
+    return []
+
+
+FAMILY = Family(
+    name="holder_concentration", number="7", title="share of one holder in a service",
+    add=add_holder_concentration,
+    rows=(RowBlock("holder_concentration", "holder-service", "numeraire",
+                   "services.max_holder_share", in_numeraire=True,
+                   describe=lambda instance, key: "max_holder_share of service "
+                   f"{instance.services.index[key[1]]} for holder "
+                   f"{instance.holders.index[key[0]]}"),),
+    checks=("holder_concentration",))

@@ -7,10 +7,9 @@ oracle); G_g caps the fraction of any one stake put behind the group as a whole.
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
@@ -25,8 +24,9 @@ def group_members(instance: Instance) -> dict[str, np.ndarray]:
     return {g: np.asarray(s, dtype=np.int64) for g, s in members.items() if s}
 
 
-def add_group_exposure(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
+def add_group_exposure(context: BuildContext) -> list[ObjectiveTerm]:
     """Add ``group_exposure[i, g]`` for each stake and limited group where it could bind."""
+    model, instance, index = context.model, context.instance, context.index
     limit = instance.groups["max_exposure"]
     count = len(instance.stakes)
     keys: list[tuple[int, str]] = []
@@ -46,7 +46,17 @@ def add_group_exposure(model: pyo.ConcreteModel, instance: Instance, index: Pair
         keys, [model.x_alloc], _joined(rows), _joined(pairs), np.ones(sum(map(len, pairs))),
         lower=np.nan, upper=_joined(bounds, float),
         doc="sum over the group's services of stake i's fraction <= G_g (fraction of stake)")
+    return []
 
 
 def _joined(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+FAMILY = Family(
+    name="group_exposure", number="4", title="exposure of a stake to a correlation group",
+    add=add_group_exposure,
+    rows=(RowBlock("group_exposure", "stake-group", "fraction of stake", "groups.max_exposure",
+                   describe=lambda instance, key: f"max_exposure of group {key[1]} for stake "
+                                                  f"{instance.stakes.index[key[0]]}"),),
+    checks=("group_exposure",))

@@ -16,7 +16,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
@@ -46,9 +46,9 @@ def single_slash_bound(instance: Instance) -> np.ndarray:
     return bound
 
 
-def add_expected_loss_budget(model: pyo.ConcreteModel, instance: Instance,
-                             index: PairIndex) -> None:
+def add_expected_loss_budget(context: BuildContext) -> list[ObjectiveTerm]:
     """Add ``expected_loss_budget[i]`` where b_i is set and could bind."""
+    model, instance, index = context.model, context.instance, context.index
     budget = instance.stakes["max_expected_loss"].to_numpy()
     count = len(budget)
     rate = pair_loss_rate(instance)
@@ -60,11 +60,12 @@ def add_expected_loss_budget(model: pyo.ConcreteModel, instance: Instance,
         stakes.tolist(), [model.x_alloc], rows, pairs, rates, lower=np.nan,
         upper=budget[stakes],
         doc="sum_s p_s f_s x_{i,s} <= b_i (fraction of stake value per year)")
+    return []
 
 
-def add_worst_case_budget(model: pyo.ConcreteModel, instance: Instance,
-                          index: PairIndex) -> None:
+def add_worst_case_budget(context: BuildContext) -> list[ObjectiveTerm]:
     """Add the worst case of k simultaneous slashings, for k >= 2 (k = 1 is a bound)."""
+    model, instance, index = context.model, context.instance, context.index
     k = instance.parameters.worst_case_k
     budget = instance.stakes["max_worst_case_loss"].to_numpy()
     count = len(budget)
@@ -119,3 +120,27 @@ def add_worst_case_budget(model: pyo.ConcreteModel, instance: Instance,
         coefficients=np.concatenate([np.full(n_general, float(k)), np.ones(n_excess)]),
         lower=np.nan, upper=budget[general_stakes],
         doc="k t_i + sum_s v_{i,s} <= c_i: the k largest losses (fraction of stake value)")
+    return []
+
+
+def _stake_limit(column: str) -> object:
+    return lambda instance, i: f"{column} of stake {instance.stakes.index[i]}"
+
+
+EXPECTED_LOSS = Family(
+    name="expected_loss_budget", number="2", title="expected-loss budget of a stake",
+    add=add_expected_loss_budget,
+    rows=(RowBlock("expected_loss_budget", "stake", "fraction of stake value per year",
+                   "stakes.max_expected_loss", describe=_stake_limit("max_expected_loss")),),
+    checks=("expected_loss_budget",))
+
+WORST_CASE = Family(
+    name="worst_case_budget", number="3",
+    title="worst case of k simultaneous slashings of a stake", add=add_worst_case_budget,
+    rows=(RowBlock("worst_case_all", "stake", "fraction of stake value",
+                   "stakes.max_worst_case_loss", describe=_stake_limit("max_worst_case_loss")),
+          RowBlock("worst_case_excess_definition", "pair", "fraction of stake value"),
+          RowBlock("worst_case_budget", "stake", "fraction of stake value",
+                   "stakes.max_worst_case_loss",
+                   describe=_stake_limit("max_worst_case_loss"))),
+    checks=("worst_case_budget",))

@@ -31,14 +31,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.instance import Instance
-
-STAKE_ROWS = frozenset({"restaking_degree", "expected_loss_budget", "worst_case_all",
-                        "worst_case_budget", "group_exposure"})
-"""Families with a row per stake (index i, or (i, group))."""
-
-PAIR_ROWS = frozenset({"worst_case_excess_definition", "opt_in_link", "turnover_up",
-                       "turnover_down"})
-"""Families with a row per pair (index p)."""
+from optimizer.model.families import ROW_BLOCKS
 
 LIMIT_COLUMNS = ("max_restaking", "max_per_service", "max_expected_loss", "max_worst_case_loss")
 """Per-stake limits (fractions of the stake) that must be equal for stakes to merge."""
@@ -76,11 +69,13 @@ class StakeMerge:
         A merged row's dual, times each member's share of the merged value, is a dual
         solution of the original rows: every member's reduced costs are the merged ones
         times that share, and its rows have the merged row's activity. ``pair_stake`` is
-        each original pair's stake position. Rows of services and holders are unchanged.
+        each original pair's stake position. Rows of services and holders are unchanged
+        (what a row stands for is its family's record: ``RowBlock.merged_by``).
         """
         split: dict[str, dict[object, float]] = {}
         for name, table in duals.items():
-            if name in STAKE_ROWS:
+            merged_by = ROW_BLOCKS[name].merged_by
+            if merged_by == "stake":
                 split[name] = {}
                 members = _members(self.stake_class)
                 for key, value in table.items():
@@ -90,7 +85,7 @@ class StakeMerge:
                             continue  # a stake of no value has no rows of its own
                         new_key = (int(i), *rest) if rest else int(i)
                         split[name][new_key] = value * float(self.value_share[i])
-            elif name in PAIR_ROWS:
+            elif merged_by == "pair":
                 pairs = _members(self.pair_origin)
                 split[name] = {int(p): value * float(self.value_share[pair_stake[p]])
                                for key, value in table.items() for p in pairs.get(key, ())}

@@ -1,19 +1,30 @@
 """The objective: expected net reward per year (numeraire per year), maximized.
 
-- plus fixed-rate rewards less expected slashing loss, sum (r_s - p_s f_s) V_i x_{i,s};
-- plus pool rewards rho_s (under-estimated, see ``rewards``);
+Its terms are declared by the families that own them (each ``Family.add`` returns its
+``ObjectiveTerm``s):
+
+- the allocation: fixed-rate rewards less expected slashing loss, sum (r_s - p_s f_s) V_i
+  x_{i,s};
+- pool rewards rho_s (under-estimated, see ``rewards``);
 - minus opt-in costs, sum c_s y_{h,s};
 - minus the turnover cost, tau x value moved;
 - minus the risk-aversion term, lambda CVaR_alpha.
+
+This module adds the family "allocation" (the variables x_{i,s}, bounded, and the first
+term) and assembles the terms into one cost per variable component: the Pyomo objective
+``net_reward`` and the cost vector handed to HiGHS are made from the same arrays.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex, pair_variables
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm
 from optimizer.model.loss_limits import pair_loss_rate
 
 
@@ -23,19 +34,68 @@ def pair_net_rate(instance: Instance) -> np.ndarray:
     return rate - pair_loss_rate(instance)
 
 
-def add_objective(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
-    """Add ``net_reward`` from the parts the other families declared."""
-    coefficient = pair_net_rate(instance) * index.value
-    x = pair_variables(model)
-    parameters = instance.parameters
-    expression = sum(c * x[p] for p, c in enumerate(coefficient.tolist()) if c != 0)
-    if hasattr(model, "pool_reward"):
-        expression += sum(model.pool_reward[s] for s in model.pool_reward)
-    if hasattr(model, "opt_in_cost"):
-        expression -= model.opt_in_cost
-    if hasattr(model, "turnover") and parameters.turnover_cost > 0:
-        expression -= parameters.turnover_cost * model.turnover
-    if hasattr(model, "cvar") and parameters.risk_aversion > 0:
-        expression -= parameters.risk_aversion * model.cvar
-    model.net_reward = pyo.Objective(expr=expression, sense=pyo.maximize,
-                                     doc="expected net reward (numeraire per year)")
+def add_allocation(context: BuildContext) -> list[ObjectiveTerm]:
+    """Add ``x_alloc`` over the eligible pairs (bounded by ``index.upper``) and its reward."""
+    model, index = context.model, context.index
+    model.pairs = pyo.RangeSet(0, len(index.upper) - 1, doc="eligible (stake, service) "
+                               "pairs, positions in instance.pairs")
+    model.x_alloc = pyo.Var(
+        model.pairs, bounds=lambda m, p: (0.0, float(index.upper[p])),
+        doc="x_{i,s}: fraction of stake i allocated to service s (fraction of stake)")
+    if context.elastic:
+        return []
+    return [ObjectiveTerm("fixed-rate rewards less expected slashing loss", model.x_alloc,
+                          pair_net_rate(context.instance) * index.value)]
+
+
+FAMILY = Family(
+    name="allocation", number="-",
+    title="x_{i,s} within its bounds: m_i, and c_i / f_s when k = 1", add=add_allocation,
+    objective=("+ sum (r_s - p_s f_s) V_i x_{i,s}, fixed-rate rewards less expected loss "
+               "(numeraire per year)",),
+    checks=("allocation_bounds",))
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The objective as costs per variable component (model units per year).
+
+    Attributes
+    ----------
+    costs : dict
+        For each variable component with a term (by its name), one cost per variable.
+    constant : float
+        The constant part.
+    maximize : bool
+        Whether the objective is maximized.
+    """
+
+    costs: dict[str, np.ndarray]
+    constant: float
+    maximize: bool
+
+
+def add_objective(model: pyo.ConcreteModel, terms: list[ObjectiveTerm],
+                  maximize: bool = True, name: str = "net_reward",
+                  doc: str = "expected net reward (numeraire per year)") -> Objective:
+    """Sum the terms per variable component and add them as the Pyomo objective ``name``."""
+    costs: dict[str, np.ndarray] = {}
+    variables: dict[str, pyo.Var] = {}
+    constant = 0.0
+    for term in terms:
+        key = term.variable.local_name
+        variables[key] = term.variable
+        cost = costs.setdefault(key, np.zeros(len(term.variable)))
+        cost += term.coefficient
+        constant += term.constant
+    linear_vars, linear_coefs = [], []
+    for key, cost in costs.items():
+        used = np.flatnonzero(cost != 0)
+        column = list(variables[key].values())
+        linear_vars += [column[j] for j in used.tolist()]
+        linear_coefs += cost[used].tolist()
+    expression = LinearExpression(constant=constant, linear_coefs=linear_coefs,
+                                  linear_vars=linear_vars)
+    model.add_component(name, pyo.Objective(
+        expr=expression, sense=pyo.maximize if maximize else pyo.minimize, doc=doc))
+    return Objective(costs, constant, maximize)

@@ -14,7 +14,9 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex, pair_variables
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.index import PairIndex
+from optimizer.model.rows import MatrixRows
 
 
 def opt_in_pairs(instance: Instance, index: PairIndex) -> dict[tuple[int, int], np.ndarray]:
@@ -30,45 +32,80 @@ def opt_in_pairs(instance: Instance, index: PairIndex) -> dict[tuple[int, int], 
     return index.by_holder_service(np.flatnonzero(needs))
 
 
-def add_opt_in(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
+def add_opt_in(context: BuildContext) -> list[ObjectiveTerm]:
     """Add ``opted_in``, ``opt_in_link``, ``min_allocation``, ``max_services``."""
+    model, instance, index = context.model, context.instance, context.index
     groups = opt_in_pairs(instance, index)
     keys = sorted(groups)
     services, holders = instance.services, instance.holders
     minimum = services["min_allocation"].to_numpy()
     cost = services["opt_in_cost"].to_numpy()
-    value = index.value.tolist()
-    upper = index.upper.tolist()
     reachable = {key: float((index.value[pairs] * index.upper[pairs]).sum())
                  for key, pairs in groups.items()}
     # A holder that cannot reach l_s even with everything never opts in.
     blocked = {key for key in keys if reachable[key] < minimum[key[1]] * (1 - 1e-9)}
-
     model.opted_in = pyo.Var(keys, domain=pyo.Binary,
                              bounds=lambda m, h, s: (0, 0 if (h, s) in blocked else 1),
                              doc="y_{h,s}: holder h is opted into service s")
-    x = pair_variables(model)
-    links = [(p, key) for key in keys for p in groups[key].tolist()]
-    owner = dict(links)
-    model.opt_in_link = pyo.Constraint(
-        [p for p, _ in links],
-        rule=lambda m, p: x[p] <= upper[p] * m.opted_in[owner[p]],
+    column_of = {key: j for j, key in enumerate(keys)}  # opted_in's own order
+    n_pairs = len(index.upper)
+    links = [(p, column_of[key]) for key in keys for p in groups[key].tolist()]
+    pairs = np.asarray([p for p, _ in links], dtype=np.int64)
+    owner = np.asarray([j for _, j in links], dtype=np.int64)
+    count = len(links)
+    # Columns: x (one per pair), then y (one per opt-in key).
+    model.opt_in_link = MatrixRows(
+        pairs.tolist(), [model.x_alloc, model.opted_in],
+        rows=np.r_[np.arange(count), np.arange(count)], columns=np.r_[pairs, n_pairs + owner],
+        coefficients=np.r_[np.ones(count), -index.upper[pairs]], lower=np.nan, upper=0.0,
         doc="x_{i,s} <= ub_{i,s} y_{h,s} (fraction of stake)")
     floors = [key for key in keys if minimum[key[1]] > 0 and key not in blocked]
-    model.min_allocation = pyo.Constraint(
-        floors,
-        rule=lambda m, h, s: sum(value[p] * x[p] for p in groups[(h, s)].tolist())
-        >= float(minimum[s]) * m.opted_in[h, s],
-        doc="sum_{i of h} V_i x_{i,s} >= l_s y_{h,s} (numeraire)")
+    rows, columns, coefficients = [], [], []
+    for row, key in enumerate(floors):
+        members = groups[key]
+        rows.append(np.full(len(members) + 1, row))
+        columns.append(np.r_[members, n_pairs + column_of[key]])
+        coefficients.append(np.r_[index.value[members], -minimum[key[1]]])
+    model.min_allocation = MatrixRows(
+        floors, [model.x_alloc, model.opted_in], *_joined(rows, columns, coefficients),
+        lower=0.0, upper=np.nan, doc="sum_{i of h} V_i x_{i,s} >= l_s y_{h,s} (numeraire)")
     cap = holders["max_services"].to_numpy()
-    per_holder: dict[int, list[tuple[int, int]]] = {}
+    per_holder: dict[int, list[int]] = {}
     for key in keys:
-        per_holder.setdefault(key[0], []).append(key)
+        per_holder.setdefault(key[0], []).append(column_of[key])
     limited = [h for h, ks in per_holder.items() if not np.isnan(cap[h]) and len(ks) > cap[h]]
-    model.max_services = pyo.Constraint(
-        limited,
-        rule=lambda m, h: sum(m.opted_in[k] for k in per_holder[h]) <= float(cap[h]),
+    rows = [np.full(len(per_holder[h]), row) for row, h in enumerate(limited)]
+    columns = [np.asarray(per_holder[h]) for h in limited]
+    model.max_services = MatrixRows(
+        limited, [model.opted_in], *_joined(rows, columns, [np.ones(len(c)) for c in columns]),
+        lower=np.nan, upper=cap[limited] if limited else np.zeros(0),
         doc="sum_s y_{h,s} <= K_h (services)")
-    model.opt_in_cost = pyo.Expression(
-        expr=sum(float(cost[s]) * model.opted_in[h, s] for h, s in keys if cost[s] > 0),
-        doc="sum c_s y_{h,s} (numeraire per year)")
+    if context.elastic:
+        return []
+    return [ObjectiveTerm("opt-in costs", model.opted_in,
+                          -np.asarray([cost[s] for _, s in keys], dtype=float))]
+
+
+def _joined(*parts: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    return tuple(np.concatenate(part) if part else np.zeros(0) for part in parts)
+
+
+def _holder_service(instance: Instance, key: tuple[int, int]) -> str:
+    return (f"service {instance.services.index[key[1]]} for holder "
+            f"{instance.holders.index[key[0]]}")
+
+
+FAMILY = Family(
+    name="opt_in", number="8", title="opt-in: minimum allocation and services per holder",
+    add=add_opt_in,
+    rows=(RowBlock("opt_in_link", "pair", "fraction of stake",
+                   describe=lambda instance, p: f"holder {instance.pairs['holder'].iloc[p]} "
+                   f"not opted into service {instance.pairs['service'].iloc[p]}"),
+          RowBlock("min_allocation", "holder-service", "numeraire", "services.min_allocation",
+                   in_numeraire=True, describe=lambda instance, key: "min_allocation of "
+                   + _holder_service(instance, key)),
+          RowBlock("max_services", "holder", "services", "holders.max_services",
+                   describe=lambda instance, h: "max_services of holder "
+                                                f"{instance.holders.index[h]}")),
+    objective=("- sum_{h,s} c_s y_{h,s}, opt-in costs (numeraire per year)",),
+    checks=("min_allocation", "max_services"), binaries=("opted_in",))

@@ -19,7 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from optimizer.instance import Instance
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.rows import MatrixRows, positions
+from optimizer.model.services import security_upper_bound
 
 MAX_SEGMENTS = 200_000
 """Safety cap on segments per pool; the error bound reported accounts for it."""
@@ -53,35 +55,52 @@ def pool_value(pool: np.ndarray, external: np.ndarray, security: np.ndarray) -> 
         return np.where(security > 0, pool * security / (external + security), 0.0)
 
 
-def add_pool_rewards(model: pyo.ConcreteModel, instance: Instance, upper: np.ndarray,
-                     relative_error: float) -> dict[int, float]:
-    """Add ``pool_reward[s]`` and its chord rows; return each pool's error bound.
+def add_pool_rewards(context: BuildContext) -> list[ObjectiveTerm]:
+    """Add ``pool_reward[s]`` and its chord rows; record each pool's error bound.
 
-    Each segment's chord error is at most ``relative_error`` x R_s (numeraire per year).
+    Each segment's chord error is at most ``context.pool_error`` x R_s (numeraire per
+    year); ``context.pool_errors`` receives each pool's bound.
     """
+    model, instance = context.model, context.instance
     services = instance.services
     pool = services["reward_pool"].to_numpy()
     external = services["external_stake"].to_numpy()
-    pools = np.flatnonzero((pool > 0) & (upper > 0)).tolist()
-    segments: list[tuple[int, int]] = []
-    lines: dict[tuple[int, int], tuple[float, float]] = {}
-    bounds: dict[int, float] = {}
-    for s in pools:
-        points = pool_breakpoints(pool[s], external[s], upper[s], relative_error * pool[s])
+    upper = security_upper_bound(instance, context.index)
+    pools = np.flatnonzero((pool > 0) & (upper > 0))
+    keys: list[tuple[int, int]] = []
+    intercepts, slopes, owners = [], [], []
+    for position, s in enumerate(pools.tolist()):
+        points = pool_breakpoints(pool[s], external[s], upper[s], context.pool_error * pool[s])
         values = pool_value(np.full(len(points), pool[s]), np.full(len(points), external[s]),
                             points)
-        slopes = np.diff(values) / np.diff(points)
-        for k, slope in enumerate(slopes):
-            lines[(s, k)] = (float(values[k] - slope * points[k]), float(slope))
-            segments.append((s, k))
-        bounds[s] = chord_error(pool[s], external[s], points)
-    model.pool_reward = pyo.Var(pools, domain=pyo.NonNegativeReals,
+        slope = np.diff(values) / np.diff(points)
+        intercepts.append(values[:-1] - slope * points[:-1])
+        slopes.append(slope)
+        owners.append(np.full(len(slope), position))
+        keys.extend((s, k) for k in range(len(slope)))
+        context.pool_errors[s] = chord_error(pool[s], external[s], points)
+    model.pool_reward = pyo.Var(pools.tolist(), domain=pyo.NonNegativeReals,
                                 doc="rho_s, under-estimate of R_s X_s / (E_s + X_s) "
                                     "(numeraire per year)")
-    model.pool_reward_chord = pyo.Constraint(
-        segments,
-        rule=lambda m, s, k: m.pool_reward[s] - lines[(s, k)][1] * m.security[s]
-        <= lines[(s, k)][0],
-        doc="rho_s <= a_k + b_k X_s: chord k of the pool curve (numeraire per year)",
-    )
-    return bounds
+    owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    slope = np.concatenate(slopes) if slopes else np.zeros(0)
+    count = len(keys)
+    # Columns: rho (one per pool), then X_s (one per service in model.security).
+    model.pool_reward_chord = MatrixRows(
+        keys, [model.pool_reward, model.security],
+        rows=np.r_[np.arange(count), np.arange(count)],
+        columns=np.r_[owner, len(pools) + positions(model.security, pools[owner])],
+        coefficients=np.r_[np.ones(count), -slope], lower=np.nan,
+        upper=np.concatenate(intercepts) if intercepts else np.zeros(0),
+        doc="rho_s <= a_k + b_k X_s: chord k of the pool curve (numeraire per year)")
+    if context.elastic:
+        return []
+    return [ObjectiveTerm("pool rewards", model.pool_reward, np.ones(len(pools)))]
+
+
+FAMILY = Family(
+    name="pool_rewards", number="-", title="pool rewards shared pro rata (concave, by chords)",
+    add=add_pool_rewards,
+    rows=(RowBlock("pool_reward_chord", "pool-segment", "numeraire per year",
+                   in_numeraire=True),),
+    objective=("+ sum_s rho_s, pool rewards (numeraire per year)",))

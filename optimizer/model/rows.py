@@ -1,13 +1,21 @@
-"""Large families as sparse matrices: ``lower <= A y <= upper`` without Pyomo expressions.
+"""The one way the model writes rows: ``lower <= A y <= upper`` as a sparse matrix.
 
-A family with a row per stake or per pair (hundreds of thousands of rows at 10,000
-stakes x 200 services) builds its coefficients with numpy and adds them as one
-``MatrixRows`` component. It is a Pyomo constraint like any other (indexed by what
-each row stands for, with ``body``, ``lower``, ``upper``, writable to an LP file), but
-no expression exists for a row until one is asked for, and the solver adapter
-(``optimizer.solve.matrices``) hands the matrix to HiGHS as it is. Building these rows
-through Pyomo's expression system and its standard-form compiler took most of the
-modelling time at that size; see benchmarks/README.md.
+Every constraint family builds its coefficients with numpy and adds them as one
+``MatrixRows`` component. It is a Pyomo constraint like any other (indexed by what each
+row stands for, with ``body``, ``lower``, ``upper``, ``expr``, writable by Pyomo's LP
+writer), built on Pyomo's public API only: the component is an ``IndexedConstraint``
+whose mapping methods (``keys``, ``values``, ``items``, ``[key]``) read the matrix, and a
+row's ``ConstraintData`` is made by its public constructor the first time it is asked
+for, with its expression made from the matrix then. No expression exists for a row the
+solve never looks at, and the solver adapter (``optimizer.solve.matrices``) hands the
+matrix to HiGHS as it is. Building rows through Pyomo's expression system and its
+standard-form compiler took most of the modelling time at 10,000 stakes x 200 services;
+see benchmarks/README.md.
+
+Pyomo ships ``pyomo.core.base.matrix_constraint.MatrixConstraint`` for the same purpose,
+but at Pyomo 6.10 its rows fail ``to_bounded_expression`` (they lack the ``_expr`` slot
+the method reads), so neither Pyomo's writers nor ``generate_standard_repn`` can read
+them, and it addresses columns one ``VarData`` at a time; it does not serve here.
 
 The matrix's columns are the variables of whole ``Var`` components, one after the
 other (``parts``): column ``j`` is the ``j``-th variable of that concatenation, in each
@@ -16,8 +24,7 @@ component's own order.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -34,15 +41,16 @@ from pyomo.core.expr.relational_expr import (
 class MatrixRowData(ConstraintData):
     """One row of a ``MatrixRows``: its expression is made from the matrix when asked."""
 
-    __slots__ = ("_row",)
+    __slots__ = ("_key", "_row")
 
-    def __init__(self, row: int, key: Hashable, component: weakref.ref) -> None:
-        # ConstraintData's constructor would store an expression; this row has none.
-        self._component = component
-        self._active = True
-        self._index = key
-        self._expr = None
+    def __init__(self, row: int, key: Hashable, component: MatrixRows) -> None:
+        super().__init__(component=component)
         self._row = row
+        self._key = key
+
+    def index(self) -> Hashable:
+        """What the row stands for: its key in the component."""
+        return self._key
 
     def to_bounded_expression(self, evaluate_bounds: bool = False) -> tuple:
         """(lower, body, upper) of the row; a missing bound is None."""
@@ -93,6 +101,8 @@ class MatrixRows(IndexedConstraint):
         self.keys_of_rows = list(keys)
         self.parts = tuple(parts)
         self._variables: list | None = None
+        self._positions: dict[Hashable, int] | None = None
+        self._made: dict[int, MatrixRowData] = {}
         width = sum(len(part) for part in self.parts)
         rows = np.asarray(rows, dtype=np.int64)
         columns = np.asarray(columns, dtype=np.int64)
@@ -116,13 +126,44 @@ class MatrixRows(IndexedConstraint):
         self.upper = _bounds(upper, count, np.inf)
 
     def construct(self, data: object = None) -> None:
-        """Create the row objects (no expressions)."""
-        if self._constructed:
-            return
-        self._constructed = True
-        ref = weakref.ref(self)
-        self._data = {key: MatrixRowData(row, key, ref)
-                      for row, key in enumerate(self.keys_of_rows)}
+        """Nothing to make: a row's data object is made when it is first asked for."""
+        super().construct(data)
+
+    def __len__(self) -> int:
+        return len(self.keys_of_rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._row_of()
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self.keys_of_rows)
+
+    def __getitem__(self, key: Hashable) -> MatrixRowData:
+        row = self._row_of().get(key)
+        if row is None:
+            raise KeyError(f"{self.name} has no row {key!r}")
+        made = self._made.get(row)
+        if made is None:
+            made = self._made[row] = MatrixRowData(row, key, self)
+        return made
+
+    def keys(self, sort: object = False, ordered: object = False) -> Iterator[Hashable]:
+        """The rows' keys, in row order."""
+        return iter(self.keys_of_rows)
+
+    def values(self, sort: object = False, ordered: object = False) -> Iterator[MatrixRowData]:
+        """The rows, in row order."""
+        return (self[key] for key in self.keys_of_rows)
+
+    def items(self, sort: object = False,
+              ordered: object = False) -> Iterator[tuple[Hashable, MatrixRowData]]:
+        """(key, row) pairs, in row order."""
+        return ((key, self[key]) for key in self.keys_of_rows)
+
+    def _row_of(self) -> dict[Hashable, int]:
+        if self._positions is None:
+            self._positions = {key: row for row, key in enumerate(self.keys_of_rows)}
+        return self._positions
 
     def variables(self) -> list:
         """The variable of each column, in column order."""

@@ -17,9 +17,10 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.groups import group_members
 from optimizer.model.index import PairIndex
-from optimizer.model.rows import MatrixRows, rows_by_owner
+from optimizer.model.rows import MatrixRows, positions, rows_by_owner
 
 
 def security_upper_bound(instance: Instance, index: PairIndex) -> np.ndarray:
@@ -47,30 +48,31 @@ def semi_continuous_services(instance: Instance) -> np.ndarray:
     return np.flatnonzero((minimum > 0) & ~instance.services["required"].to_numpy())
 
 
-def add_security(model: pyo.ConcreteModel, instance: Instance, index: PairIndex,
-                 needed: np.ndarray) -> None:
-    """Add ``security[s]`` for the ``needed`` services, with capacity and minimum.
+def add_security(context: BuildContext) -> list[ObjectiveTerm]:
+    """Add ``security[s]`` for the services that need it, with capacity and minimum.
 
-    ``needed`` is a boolean mask of the services some other family needs X_s for;
-    services with a capacity or a minimum security are added to it here.
+    ``context.needed`` is a boolean mask of the services some other family needs X_s for;
+    services with a capacity or a minimum security are added to it here. In the elastic
+    model a required minimum becomes a row with a priced shortfall.
     """
+    model, instance, index = context.model, context.instance, context.index
     services = instance.services
     minimum = instance.effective_min_security.to_numpy()
     required = services["required"].to_numpy()
     capacity = services["capacity"].to_numpy()
     upper = security_upper_bound(instance, index)
     switched = semi_continuous_services(instance)
-    chosen = needed | ~np.isnan(capacity) | (minimum > 0)
+    chosen = context.needed | ~np.isnan(capacity) | (minimum > 0)
     chosen_list = np.flatnonzero(chosen).tolist()
     # A relative tolerance: 0.7 + 0.1 must reach 0.8 despite rounding.
     never = {int(s) for s in switched if upper[s] < minimum[s] * (1 - 1e-9)}
+    lower_bound = np.where(required & (minimum > 0) & (not context.elastic), minimum, 0.0)
 
-    def bounds(m: pyo.ConcreteModel, s: int) -> tuple[float, float | None]:
-        lower = float(minimum[s]) if required[s] else 0.0
+    def bounds(m: object, s: int) -> tuple[float, float | None]:
         cap = None if np.isnan(capacity[s]) else float(capacity[s])
         if s in never:
             cap = 0.0
-        return lower, cap
+        return float(lower_bound[s]), cap
 
     model.security = pyo.Var(chosen_list, bounds=bounds, doc="X_s, value behind service s "
                              "from this portfolio (numeraire)")
@@ -84,12 +86,60 @@ def add_security(model: pyo.ConcreteModel, instance: Instance, index: PairIndex,
         columns=np.concatenate([pairs, len(index.upper) + np.arange(n_rows)]),
         coefficients=np.concatenate([values, np.ones(n_rows)]),
         lower=0.0, upper=0.0, doc="X_s = sum_i V_i x_{i,s} (numeraire)")
-    switch = [int(s) for s in switched if int(s) not in never]
-    model.secured = pyo.Var(switch, domain=pyo.Binary,
+    switch = np.asarray([int(s) for s in switched if int(s) not in never], dtype=np.int64)
+    model.secured = pyo.Var(switch.tolist(), domain=pyo.Binary,
                             doc="u_s: 1 if service s reaches its minimum security")
-    model.security_minimum = pyo.Constraint(
-        switch, rule=lambda m, s: m.security[s] >= float(minimum[s]) * m.secured[s],
-        doc="X_s >= M_s^eff u_s (numeraire)")
-    model.security_switch = pyo.Constraint(
-        switch, rule=lambda m, s: m.security[s] <= float(upper[s]) * m.secured[s],
-        doc="X_s <= U_s u_s, U_s the tightest bound on X_s (numeraire)")
+    # Columns: X_s (one per chosen service), then u_s (one per switched service).
+    security_column = positions(model.security, switch)
+    n_switch = len(switch)
+    ones, own = np.ones(n_switch), n_rows + np.arange(n_switch)
+    model.security_minimum = MatrixRows(
+        switch.tolist(), [model.security, model.secured],
+        rows=np.r_[np.arange(n_switch), np.arange(n_switch)],
+        columns=np.r_[security_column, own], coefficients=np.r_[ones, -minimum[switch]],
+        lower=0.0, upper=np.nan, doc="X_s >= M_s^eff u_s (numeraire)")
+    model.security_switch = MatrixRows(
+        switch.tolist(), [model.security, model.secured],
+        rows=np.r_[np.arange(n_switch), np.arange(n_switch)],
+        columns=np.r_[security_column, own], coefficients=np.r_[ones, -upper[switch]],
+        lower=np.nan, upper=0.0, doc="X_s <= U_s u_s, U_s the tightest bound on X_s (numeraire)")
+    if context.elastic:
+        return _elastic_minimum(context, np.flatnonzero(required & (minimum > 0)))
+    return []
+
+
+def _elastic_minimum(context: BuildContext, required: np.ndarray) -> list[ObjectiveTerm]:
+    """X_s + shortfall_s >= M_s^eff for each required service, the shortfall priced."""
+    model = context.model
+    minimum = context.instance.effective_min_security.to_numpy()[required]
+    model.shortfall = pyo.Var(required.tolist(), domain=pyo.NonNegativeReals,
+                              doc="how far X_s stays below M_s^eff (numeraire)")
+    count = len(required)
+    width = len(model.security)
+    model.required_security_elastic = MatrixRows(
+        required.tolist(), [model.security, model.shortfall],
+        rows=np.r_[np.arange(count), np.arange(count)],
+        columns=np.r_[positions(model.security, required), width + np.arange(count)],
+        coefficients=np.ones(2 * count), lower=minimum, upper=np.nan,
+        doc="X_s + shortfall_s >= M_s^eff (numeraire)")
+    # Relative sizes: a shortfall counts per unit of its own minimum.
+    return [ObjectiveTerm("shortfalls of the required minimum securities (relative)",
+                          model.shortfall, -1.0 / minimum)]
+
+
+def _service_limit(column: str) -> object:
+    return lambda instance, s: f"{column} of service {instance.services.index[s]}"
+
+
+FAMILY = Family(
+    name="service_security", number="5, 6",
+    title="value behind each service: its capacity and minimum security",
+    add=add_security,
+    rows=(RowBlock("security_definition", "service", "numeraire", in_numeraire=True),
+          RowBlock("security_minimum", "service", "numeraire", "services.min_security",
+                   in_numeraire=True, describe=_service_limit("min_security")),
+          RowBlock("security_switch", "service", "numeraire", in_numeraire=True),
+          # The elastic row of a required minimum (the explanation's own subject: unnamed).
+          RowBlock("required_security_elastic", "service", "numeraire",
+                   "services.min_security", in_numeraire=True)),
+    checks=("service_capacity", "min_security"), binaries=("secured",))

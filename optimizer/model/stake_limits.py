@@ -7,10 +7,9 @@ network restake). m_i bounds each x_{i,s} directly as a variable bound.
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
@@ -20,11 +19,12 @@ def per_service_bound(instance: Instance) -> np.ndarray:
     return instance.stakes["max_per_service"].to_numpy()[stake_pos].astype(float)
 
 
-def add_restaking_degree(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
+def add_restaking_degree(context: BuildContext) -> list[ObjectiveTerm]:
     """Add ``restaking_degree[i]`` for the stakes whose L_i could bind.
 
     A stake whose pair bounds already sum to at most L_i needs no row.
     """
+    model, instance, index = context.model, context.instance, context.index
     limit = instance.stakes["max_restaking"].to_numpy()
     count = len(limit)
     reach = np.bincount(index.stake_pos, weights=index.upper, minlength=count)
@@ -35,3 +35,13 @@ def add_restaking_degree(model: pyo.ConcreteModel, instance: Instance, index: Pa
     model.restaking_degree = MatrixRows(
         stakes.tolist(), [model.x_alloc], rows, pairs, ones, lower=np.nan, upper=limit[stakes],
         doc="sum over services of stake i's allocated fraction <= L_i (fraction of stake)")
+    return []
+
+
+FAMILY = Family(
+    name="restaking_degree", number="1", title="restaking degree (unique vs shared stake)",
+    add=add_restaking_degree,
+    rows=(RowBlock("restaking_degree", "stake", "fraction of stake", "stakes.max_restaking",
+                   describe=lambda instance, i: "max_restaking of stake "
+                                                f"{instance.stakes.index[i]}"),),
+    checks=("restaking_degree",))

@@ -14,7 +14,8 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.index import PairIndex, pair_variables
+from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.rows import MatrixRows
 
 
 def uses_turnover(instance: Instance) -> bool:
@@ -39,28 +40,63 @@ def current_fractions(instance: Instance) -> tuple[np.ndarray, float]:
     return x0, float((value[~on_pair] * fraction[~on_pair]).sum())
 
 
-def add_turnover(model: pyo.ConcreteModel, instance: Instance, index: PairIndex) -> None:
-    """Add ``turnover_distance``, its rows, the ``turnover`` expression and the limit."""
+def add_turnover(context: BuildContext) -> list[ObjectiveTerm]:
+    """Add ``turnover_distance``, its rows and the limit ``turnover_limit``."""
+    model, instance, index = context.model, context.instance, context.index
+    if not uses_turnover(instance):
+        return []
     x0, stranded = current_fractions(instance)
-    held = np.flatnonzero(x0 > 0).tolist()
-    x, value = pair_variables(model), index.value.tolist()
-    model.turnover_distance = pyo.Var(held, domain=pyo.NonNegativeReals,
+    held = np.flatnonzero(x0 > 0)
+    model.turnover_distance = pyo.Var(held.tolist(), domain=pyo.NonNegativeReals,
                                       doc="d_{i,s} >= |x_{i,s} - x0_{i,s}| (fraction of stake)")
-    d = model.turnover_distance
-    model.turnover_up = pyo.Constraint(held, rule=lambda m, p: d[p] - x[p] >= -float(x0[p]),
-                                       doc="d_{i,s} >= x_{i,s} - x0_{i,s}")
-    model.turnover_down = pyo.Constraint(held, rule=lambda m, p: d[p] + x[p] >= float(x0[p]),
-                                         doc="d_{i,s} >= x0_{i,s} - x_{i,s}")
-    fresh = np.flatnonzero(x0 <= 0).tolist()
-    model.turnover = pyo.Expression(
-        expr=sum(value[p] * d[p] for p in held) + sum(value[p] * x[p] for p in fresh)
-        + stranded,
-        doc="value moved from the current allocation (numeraire)")
+    n_pairs, count = len(index.upper), len(held)
+    rows = np.r_[np.arange(count), np.arange(count)]
+    columns = np.r_[n_pairs + np.arange(count), held]  # d after x
+    model.turnover_up = MatrixRows(
+        held.tolist(), [model.x_alloc, model.turnover_distance], rows, columns,
+        np.r_[np.ones(count), -np.ones(count)], lower=-x0[held], upper=np.nan,
+        doc="d_{i,s} >= x_{i,s} - x0_{i,s}")
+    model.turnover_down = MatrixRows(
+        held.tolist(), [model.x_alloc, model.turnover_distance], rows, columns,
+        np.ones(2 * count), lower=x0[held], upper=np.nan, doc="d_{i,s} >= x0_{i,s} - x_{i,s}")
+    # Value moved: sum V d over held pairs, V x over fresh ones, plus the stranded value.
+    fresh_value = np.where(x0 > 0, 0.0, index.value)
+    moved = [model.x_alloc, model.turnover_distance]
+    weights = np.r_[fresh_value, index.value[held]]
     limit = instance.parameters.turnover_limit
+    terms: list[ObjectiveTerm] = []
     if limit is not None:
-        if not held and not fresh:
-            # No variable at all: keep the row (so an overrun is infeasible, not a crash).
-            model.turnover_anchor = pyo.Var(bounds=(0.0, 0.0))
-            model.turnover.expr = model.turnover.expr + model.turnover_anchor
-        model.turnover_limit = pyo.Constraint(expr=model.turnover <= float(limit),
-                                              doc="value moved <= T (numeraire)")
+        name = "turnover_limit_elastic" if context.elastic else "turnover_limit"
+        if context.elastic:
+            model.turnover_limit_excess = pyo.Var(
+                domain=pyo.NonNegativeReals, doc="how far the value moved exceeds T (numeraire)")
+            moved, weights = [*moved, model.turnover_limit_excess], np.r_[weights, -1.0]
+            terms.append(ObjectiveTerm("excess over the turnover limit (relative)",
+                                       model.turnover_limit_excess,
+                                       np.array([-1.0 / max(limit, 1e-9)])))
+        # Always a row, even over no variable: an overrun is then infeasible, not a crash.
+        model.add_component(name, MatrixRows(
+            [None], moved, np.zeros(len(weights), dtype=np.int64), np.arange(len(weights)),
+            weights, lower=np.nan, upper=float(limit) - stranded,
+            doc="value moved <= T (numeraire)"))
+    cost = instance.parameters.turnover_cost
+    if cost > 0 and not context.elastic:
+        terms += [ObjectiveTerm("turnover cost", model.x_alloc, -cost * fresh_value,
+                                constant=-cost * stranded),
+                  ObjectiveTerm("turnover cost", model.turnover_distance,
+                                -cost * index.value[held])]
+    return terms
+
+
+FAMILY = Family(
+    name="turnover", number="10", title="turnover against the current allocation",
+    add=add_turnover,
+    rows=(RowBlock("turnover_up", "pair", "fraction of stake"),
+          RowBlock("turnover_down", "pair", "fraction of stake"),
+          RowBlock("turnover_limit", "portfolio", "numeraire", "parameters.turnover_limit",
+                   in_numeraire=True, describe=lambda instance, key: "turnover_limit"),
+          RowBlock("turnover_limit_elastic", "portfolio", "numeraire",
+                   "parameters.turnover_limit", in_numeraire=True,
+                   describe=lambda instance, key: "turnover_limit")),
+    objective=("- tau x value moved, turnover cost (numeraire per year)",),
+    checks=("turnover_limit",))

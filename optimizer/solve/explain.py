@@ -18,17 +18,15 @@ and the explanation says which, in steps:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-import pyomo.environ as pyo
 
 from optimizer.instance import Instance
 from optimizer.instance.scenarios import ScenarioSet
 from optimizer.model.build import AllocationModel, build_model, pair_upper_bound
+from optimizer.model.families import ROW_BLOCKS
 from optimizer.model.index import PairIndex
 from optimizer.model.services import security_upper_bound
-from optimizer.solve.highs import solve_model
+from optimizer.solve.highs import HighsSession
 from optimizer.solve.options import SolveOptions
 
 SLACK_TOLERANCE = 1e-7
@@ -85,53 +83,30 @@ def explain_infeasibility(instance: Instance, options: SolveOptions,
 
 def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet | None,
              required: np.ndarray) -> list[str]:
-    built = build_model(instance, scenarios)
-    model, scale = built.model, built.scale  # the model is in units of scale numeraire
-    minimum = instance.effective_min_security.to_numpy()
-    chosen = [int(s) for s in required]
-    for s in chosen:
-        model.security[s].setlb(0.0)
-    model.shortfall = pyo.Var(chosen, domain=pyo.NonNegativeReals,
-                              doc="how far X_s stays below M_s^eff (numeraire)")
-    model.required_security_elastic = pyo.Constraint(
-        chosen, rule=lambda m, s: m.security[s] + m.shortfall[s] >= float(minimum[s] / scale))
-    penalty = sum(model.shortfall[s] * scale / float(minimum[s]) for s in chosen)
-    limits: dict[str, tuple[pyo.Var, float]] = {}
-    for name, expression in (("cvar_limit", "cvar"), ("turnover_limit", "turnover")):
-        row = getattr(model, name, None)
-        if row is None:
-            continue
-        bound = float(row.upper)
-        row.deactivate()
-        excess = pyo.Var(domain=pyo.NonNegativeReals)
-        model.add_component(f"{name}_excess", excess)
-        model.add_component(f"{name}_elastic", pyo.Constraint(
-            expr=getattr(model, expression) - excess <= bound))
-        penalty += excess / max(bound, 1e-9)  # relative, like the shortfalls
-        limits[name] = (excess, bound)
-    model.net_reward.deactivate()
-    model.total_slack = pyo.Objective(expr=penalty, sense=pyo.minimize)
-    outcome = solve_model(built, options)
-    if outcome.status not in ("optimal", "feasible") or outcome.x is None:
+    built = build_model(instance, scenarios, elastic=True)
+    scale = built.scale  # the model is in units of scale numeraire
+    session = HighsSession(built, options)
+    session.run(options.time_limit)
+    if session.status() not in ("optimal", "feasible") or not session.has_solution():
         return []
-    values = dict(zip(map(id, outcome.columns), outcome.column_values, strict=True))
-    duals = outcome.row_duals
-    if outcome.is_mip:
-        duals = _duals_with_binaries_fixed(built, options, outcome)
-
-    def value(var: pyo.Var) -> float:
-        """A variable's value at the elastic solution, in the model's (scaled) units."""
-        return float(values.get(id(var), 0.0))
-
-    binding = _binding_limits(built, duals)
-    if outcome.is_mip:
-        binding = ", ".join(filter(None, [_tight_holder_caps(built, value), binding]))
+    model = built.model
+    shortfall = dict(zip(model.shortfall.keys(), session.values("shortfall") * scale,
+                         strict=True)) if hasattr(model, "shortfall") else {}
+    excess = {name: float(session.values(f"{name}_excess")[0]) * scale
+              for name in ("cvar_limit", "turnover_limit") if hasattr(model, f"{name}_excess")}
+    tight = _tight_holder_caps(built, session) if session.is_mip else ""
+    if session.is_mip:
+        # Duals of the LP with the binaries fixed at the elastic MILP's choices.
+        session.fix_integers()
+        session.run(options.time_limit)
+    binding = ", ".join(filter(None, [tight, _binding_limits(built, session.row_duals())]))
+    minimum = instance.effective_min_security.to_numpy()
     services, numeraire = instance.services, instance.numeraire
     found = []
     met = []
     short = []
-    for s in chosen:
-        gap = value(model.shortfall[s]) * scale
+    for s in (int(s) for s in required):
+        gap = shortfall.get(s, 0.0)
         if gap <= SLACK_TOLERANCE * max(1.0, minimum[s]):
             met.append(s)
             continue
@@ -140,15 +115,14 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
                      f"security {_why_minimum(instance, s)} but together with the other limits "
                      f"at most {_money(minimum[s] - gap, numeraire)} can reach it"
                      + (f"; binding: {binding}" if binding else ""))
-    words = {"cvar_limit": ("CVaR of the slashing loss", "cvar_limit"),
-             "turnover_limit": ("value moved from the current allocation", "turnover_limit")}
-    for name, (excess, bound) in limits.items():
-        over, bound = value(excess) * scale, bound * scale
+    words = {"cvar_limit": "CVaR of the slashing loss",
+             "turnover_limit": "value moved from the current allocation"}
+    for name, over in excess.items():
+        bound = float(getattr(instance.parameters, name))
         if over <= SLACK_TOLERANCE * max(1.0, bound):
             continue
-        what, key = words[name]
-        found.append(f"the {what} must stay within {_money(bound, numeraire)} ({key}) but "
-                     f"the other limits force at least {_money(bound + over, numeraire)}"
+        found.append(f"the {words[name]} must stay within {_money(bound, numeraire)} ({name}) "
+                     f"but the other limits force at least {_money(bound + over, numeraire)}"
                      + (f"; binding: {binding}" if binding else ""))
     # Name as competitors only the met services that share an eligible stake with one short.
     stakes_of = instance.pairs.groupby("service_pos")["stake_pos"].agg(set)
@@ -160,59 +134,31 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
     return found
 
 
-def _duals_with_binaries_fixed(built: AllocationModel, options: SolveOptions,
-                               outcome: object) -> dict[str, dict[object, float]]:
-    """Row duals of the elastic LP with every binary fixed at the elastic MILP's values."""
-    for var, value in zip(outcome.columns, outcome.column_values, strict=True):
-        if var.is_integer():
-            var.fix(round(float(value)))
-    fixed = solve_model(built, options)
-    return fixed.row_duals
-
-
-def _tight_holder_caps(built: AllocationModel, value: Callable[[pyo.Var], float]) -> str:
+def _tight_holder_caps(built: AllocationModel, session: HighsSession) -> str:
     """Holders opted into as many services as ``max_services`` allows, at the elastic MILP."""
     model = built.model
-    if not hasattr(model, "max_services"):
+    if not len(model.max_services):
         return ""
     holders = built.instance.holders
+    opted = dict(zip(model.opted_in.keys(), session.values("opted_in"), strict=True))
     tight = []
     for h in model.max_services:
-        used = sum(value(model.opted_in[key]) for key in model.opted_in if key[0] == h)
+        used = sum(value for key, value in opted.items() if key[0] == h)
         if used >= holders["max_services"].iloc[h] - 0.5:
             tight.append(f"max_services of holder {holders.index[h]}")
     return ", ".join(tight)
 
 
 def _binding_limits(built: AllocationModel, duals: dict[str, dict[object, float]]) -> str:
-    """The families whose rows have a nonzero dual, with a few of their rows named."""
-    instance = built.instance
-    stakes, services, holders = instance.stakes.index, instance.services.index, \
-        instance.holders.index
-    describe: dict[str, Callable[..., str]] = {
-        "restaking_degree": lambda i: f"max_restaking of stake {stakes[i]}",
-        "expected_loss_budget": lambda i: f"max_expected_loss of stake {stakes[i]}",
-        "worst_case_all": lambda i: f"max_worst_case_loss of stake {stakes[i]}",
-        "worst_case_budget": lambda i: f"max_worst_case_loss of stake {stakes[i]}",
-        "group_exposure": lambda key: f"max_exposure of group {key[1]} for stake "
-                                      f"{stakes[key[0]]}",
-        "holder_concentration": lambda key: f"max_holder_share of service {services[key[1]]} "
-                                            f"for holder {holders[key[0]]}",
-        "min_allocation": lambda key: f"min_allocation of service {services[key[1]]} for "
-                                      f"holder {holders[key[0]]}",
-        "max_services": lambda h: f"max_services of holder {holders[h]}",
-        "opt_in_link": lambda p: f"holder {instance.pairs['holder'].iloc[p]} not opted into "
-                                 f"service {instance.pairs['service'].iloc[p]}",
-        "cvar_limit_elastic": lambda _: "cvar_limit",
-        "turnover_limit_elastic": lambda _: "turnover_limit",
-    }
+    """The limits whose rows have a nonzero dual, in the instance's words (a few named)."""
     named: list[str] = []
     for family, rows in duals.items():
-        if family not in describe:
+        describe = ROW_BLOCKS[family].describe
+        if describe is None:
             continue
         for key, dual in rows.items():
             if abs(dual) > 1e-9:
-                named.append(describe[family](key))
+                named.append(describe(built.instance, key))
     named = list(dict.fromkeys(named))
     if len(named) > MAX_NAMED:
         return ", ".join(named[:MAX_NAMED]) + f" and {len(named) - MAX_NAMED} more"

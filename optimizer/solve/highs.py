@@ -1,38 +1,50 @@
-"""The one solver adapter: a built Pyomo model to HiGHS and back.
+"""The one solver adapter: a built model in one HiGHS session, and back.
 
-The model is compiled to matrices (``optimizer.solve.matrices``) and handed to
-``highspy`` in one ``passModel`` call; the solution is mapped back by column.
-Measured against Pyomo's ``highs`` / ``appsi_highs`` interfaces, which walk the
-constraints in Python, this hand-off is several times faster (see
-``benchmarks/handoff.py``) and keeps statuses, bounds and row duals.
+The model is compiled to arrays (``optimizer.solve.matrices``) and handed to ``highspy``
+in one ``passModel`` call. A ``HighsSession`` holds that one HiGHS object for as long as
+its user needs: it runs it (heeding time limits and Ctrl-C), maps its statuses, reads
+primal values and row duals by family and key, and changes bounds, costs and rows by
+family and key for re-solves. Solve, frontier and infeasibility explanation go through
+it; nothing else in the package touches ``highspy`` (the benchmark's direct formulation
+apart, which exists to be compared with it). Measured against Pyomo's ``highs`` /
+``appsi_highs`` interfaces, which walk the constraints in Python, this hand-off is several
+times faster (see ``benchmarks/handoff.py``).
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Hashable
 from functools import cache
+from pathlib import Path
 
 import highspy
 import numpy as np
 
 from optimizer.errors import SolverError
-from optimizer.model.build import NUMERAIRE_ROWS, AllocationModel
+from optimizer.model.build import AllocationModel
+from optimizer.model.families import ROW_BLOCKS
+from optimizer.solve.console import quiet_highs
 from optimizer.solve.interrupt import solver_running
 from optimizer.solve.matrices import StandardForm, compile_standard_form
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import Status, status_of, termination_of
 
+__all__ = ["HighsSession", "new_highs", "pass_to_highs", "quiet_highs", "run_highs",
+           "solver_version"]
+
 SOLVER_NAME = "HiGHS"
 
 PRESOLVE_RULES_OFF = (1 << 12) | (1 << 15)
 """HiGHS presolve rules switched off (a bit mask); see ``new_highs``."""
+
+TIME_LIMIT_GRACE = 2.0
+"""Seconds past HiGHS's own ``time_limit`` after which the package stops a run itself."""
+
+MIN_RUN_SECONDS = 0.05
+"""The least time a run is given, even when the budget is spent (HiGHS needs a limit > 0)."""
 
 
 @cache
@@ -40,50 +52,6 @@ def solver_version() -> str:
     """HiGHS's version and git hash, e.g. ``1.15.1 (04024d7)``."""
     highs = quiet_highs()
     return f"{highs.version()} ({highs.githash()})"
-
-
-_standard_output_lock = threading.Lock()
-"""Held while file descriptor 1 points elsewhere (one redirection at a time)."""
-
-
-def _flush_c_streams() -> None:
-    """Flush C's stdio buffers, so text HiGHS printed leaves by the descriptor it was meant for."""
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):  # no C library to reach (not on this platform)
-        pass
-
-
-@contextmanager
-def _standard_output_to(target_fd: int | None) -> Iterator[None]:
-    """Point file descriptor 1 at ``target_fd`` (``None``: the null device) for the duration.
-
-    Python's ``sys.stdout`` is flushed first, so nothing of the product's own output is
-    sent astray; C's buffers are flushed before the descriptor is restored, so nothing
-    printed meanwhile reaches standard output later.
-    """
-    with _standard_output_lock:
-        try:
-            sys.stdout.flush()
-        except (AttributeError, ValueError):  # replaced or closed by the embedding program
-            pass
-        try:
-            saved = os.dup(1)
-        except OSError:  # no standard output at all: nothing to protect
-            yield
-            return
-        null = os.open(os.devnull, os.O_WRONLY) if target_fd is None else None
-        try:
-            os.dup2(null if null is not None else target_fd, 1)
-            try:
-                yield
-            finally:
-                _flush_c_streams()
-                os.dup2(saved, 1)
-        finally:
-            os.close(saved)
-            if null is not None:
-                os.close(null)
 
 
 class _SchedulerThreads(threading.local):
@@ -125,150 +93,8 @@ def run_highs(highs: highspy.Highs, stop_at: float | None = None) -> bool:
     return stop.deadline_passed
 
 
-def quiet_highs(log_to_stderr: bool = False) -> highspy.Highs:
-    """A new ``highspy.Highs`` whose construction writes nothing to standard output.
-
-    HiGHS 1.16 prints its banner on standard output when the first object of a process is
-    made, before any option can switch logging off. Standard output belongs to the
-    product (JSON with ``--json``), so the construction runs with file descriptor 1
-    pointed at standard error (``log_to_stderr``, as with ``-v``) or at the null device,
-    and logging to the console is switched off before the object is returned. Every
-    ``Highs`` of the package is made here.
-    """
-    with _standard_output_to(2 if log_to_stderr else None):
-        highs = highspy.Highs()
-    highs.setOptionValue("log_to_console", False)
-    highs.setOptionValue("output_flag", False)
-    return highs
-
-
-@dataclass
-class SolverOutcome:
-    """What the solver returned, in the model's terms.
-
-    Attributes
-    ----------
-    x : numpy.ndarray or None
-        x_{i,s} for every eligible pair (fraction of stake), or ``None`` without a solution.
-    objective, bound, gap : float or None
-        The model's objective (numeraire per year), the solver's proven bound on it, and
-        the relative gap between them (0 for a solved LP).
-    row_duals : dict
-        For LPs solved to optimality, each constraint component's duals by index
-        (change of the objective per unit of right-hand side).
-    """
-
-    status: Status
-    termination: str
-    x: np.ndarray | None
-    objective: float | None
-    bound: float | None
-    gap: float | None
-    is_mip: bool
-    handoff_seconds: float
-    solve_seconds: float
-    extract_seconds: float
-    solver_version: str
-    row_duals: dict[str, dict[object, float]] = field(default_factory=dict)
-    columns: list = field(default_factory=list, repr=False)
-    column_values: np.ndarray | None = field(default=None, repr=False)
-    """Every matrix column (a Pyomo variable) and its value, when solved."""
-
-
-def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
-    """Solve a built model with HiGHS and map the solution back to the pairs.
-
-    ``options.time_limit`` bounds this whole call, hand-off included: each run of HiGHS
-    gets what is left of it.
-    """
-    start = time.perf_counter()
-    budget = _Budget(options.time_limit)
-    form = compile_standard_form(built)
-    highs = new_highs(options)
-    if len(form.cost) == 0:
-        handoff = time.perf_counter() - start
-        x = built.fractions(np.zeros(len(built.index.upper)))
-        offset = form.offset * built.scale
-        return SolverOutcome("optimal", "empty_model", x, offset, offset, 0.0, False,
-                             handoff, 0.0, 0.0, solver_version())
-    is_mip = bool(form.integrality.any())
-    pass_to_highs(highs, form)
-    handoff = time.perf_counter() - start
-
-    start = time.perf_counter()
-    termination = budget.run(highs)
-    if termination == "unbounded_or_infeasible" and budget.left():
-        # Presolve could not tell which; a solve without it can. Still undecided, it is
-        # said so: calling it infeasible would explain an infeasibility that may not exist.
-        highs.setOptionValue("presolve", "off")
-        termination = budget.run(highs)
-    solve_seconds = time.perf_counter() - start
-
-    start = time.perf_counter()
-    info = highs.getInfo()
-    has_solution = info.primal_solution_status == 2
-    status = status_of(termination, has_solution)
-    x = objective = bound = gap = values = None
-    duals: dict[str, dict[object, float]] = {}
-    if status in ("optimal", "feasible") and has_solution:
-        solution = highs.getSolution()
-        values = np.asarray(solution.col_value)
-        # The solver's own values, unclipped: the evaluator is there to catch an answer
-        # outside its bounds (an uncertified PDLP answer), and clipping would hide it.
-        x = built.fractions(values[form.pair_column])
-        # The model is in units of built.scale numeraire: objective and bound scale back.
-        objective = float(info.objective_function_value) * built.scale
-        if is_mip:
-            bound = float(info.mip_dual_bound) * built.scale
-            gap = float(info.mip_gap)
-        elif status == "optimal":
-            bound, gap = objective, 0.0
-            if solution.dual_valid:
-                duals = _row_duals(form, np.asarray(solution.row_dual), built.scale)
-                if built.merge is not None:
-                    duals = built.merge.split_duals(
-                        duals, built.instance.pairs["stake_pos"].to_numpy())
-        # An LP stopped early proves no bound: bound and gap stay None.
-    extract = time.perf_counter() - start
-    return SolverOutcome(status, termination, x, objective, bound, gap, is_mip, handoff,
-                         solve_seconds, extract, solver_version(), duals, form.columns, values)
-
-
-TIME_LIMIT_GRACE = 2.0
-"""Seconds past HiGHS's own ``time_limit`` after which the package stops a run itself."""
-
-MIN_RUN_SECONDS = 0.05
-"""The least time a run is given, even when the budget is spent (HiGHS needs a limit > 0)."""
-
-
-class _Budget:
-    """The time left for the runs of one ``solve_model`` call (``None``: no limit)."""
-
-    def __init__(self, seconds: float | None):
-        self.ends = None if seconds is None else time.monotonic() + seconds
-
-    def left(self) -> bool:
-        """Whether any of the budget is left (always, without a limit)."""
-        return self.ends is None or time.monotonic() < self.ends
-
-    def run(self, highs: highspy.Highs) -> str:
-        """Run HiGHS within what is left; its termination (``time_limit`` if stopped for it).
-
-        HiGHS gets the time left as its ``time_limit``; should an algorithm overrun that
-        (HiPO has), the run is interrupted ``TIME_LIMIT_GRACE`` seconds later.
-        """
-        stop_at = None
-        if self.ends is not None:
-            left = max(MIN_RUN_SECONDS, self.ends - time.monotonic())
-            highs.setOptionValue("time_limit", left)
-            stop_at = time.monotonic() + left + TIME_LIMIT_GRACE
-        stopped_for_time = run_highs(highs, stop_at)
-        termination = termination_of(highs.getModelStatus())
-        return "time_limit" if stopped_for_time and termination == "interrupted" else termination
-
-
 def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
-    """Hand the matrices to HiGHS in one ``passModel`` call (column-wise).
+    """Hand the arrays to HiGHS in one ``passModel`` call (row-wise).
 
     Raises
     ------
@@ -276,30 +102,18 @@ def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
         When HiGHS refuses the model (a coefficient or bound beyond what it accepts, for
         one): solving what it kept would answer another problem.
     """
-    matrix = form.matrix
     status = highs.passModel(
-        len(form.cost), len(form.row_lower), int(matrix.nnz),
-        int(highspy.MatrixFormat.kColwise),
+        len(form.cost), len(form.row_lower), len(form.data),
+        int(highspy.MatrixFormat.kRowwise),
         int(highspy.ObjSense.kMaximize if form.maximize else highspy.ObjSense.kMinimize),
         form.offset, form.cost, form.col_lower, form.col_upper, form.row_lower, form.row_upper,
-        matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32),
-        matrix.data.astype(float), form.integrality,
+        form.indptr.astype(np.int32), form.indices.astype(np.int32),
+        form.data.astype(float), form.integrality,
     )
     if status == highspy.HighsStatus.kError:
         raise SolverError("HiGHS refused the model (passModel returned an error): a "
                           "coefficient, bound or limit is beyond what it accepts (about 1e15 "
                           "in size, or not a number); -v shows HiGHS's own message")
-
-
-def _row_duals(form: StandardForm, row_dual: np.ndarray,
-               scale: float) -> dict[str, dict[object, float]]:
-    """Duals by component and index: numeraire per year per unit of each row's limit."""
-    duals: dict[str, dict[object, float]] = {}
-    for block in form.blocks:
-        factor = 1.0 if block.name in NUMERAIRE_ROWS else scale
-        values = (row_dual[block.start:block.stop] * factor).tolist()
-        duals[block.name] = dict(zip(block.keys, values, strict=True))
-    return duals
 
 
 def new_highs(options: SolveOptions) -> highspy.Highs:
@@ -322,3 +136,215 @@ def new_highs(options: SolveOptions) -> highspy.Highs:
     if options.mip_rel_gap is not None:
         highs.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
     return highs
+
+
+class HighsSession:
+    """One built model in one HiGHS object, for every run its user needs.
+
+    Values handed in and out are in the instance's units: a row's bound in its family's
+    unit (``RowBlock.unit``; numeraire rows in the numeraire, not in the model's scaled
+    units), objective values in the numeraire per year, duals in the numeraire per year per
+    unit of the row's bound.
+
+    Parameters
+    ----------
+    built : AllocationModel
+        The model.
+    options : SolveOptions
+        Threads, seed, presolve, algorithm, gap, logging.
+    """
+
+    def __init__(self, built: AllocationModel, options: SolveOptions) -> None:
+        self.built = built
+        self.form = compile_standard_form(built)
+        self.highs = new_highs(options)
+        self.is_mip = bool(self.form.integrality.any())
+        self.termination = "not_run"
+        self._cost = self.form.cost.copy()
+        if not self.empty:
+            pass_to_highs(self.highs, self.form)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the model has no variable at all (nothing to hand to HiGHS)."""
+        return len(self.form.cost) == 0
+
+    def run(self, time_limit: float | None = None) -> str:
+        """Run HiGHS, within ``time_limit`` seconds if given; its termination, in words.
+
+        The run is stopped by HiGHS at its ``time_limit``; should an algorithm overrun it
+        (HiPO has), the package interrupts it ``TIME_LIMIT_GRACE`` seconds later, and the
+        termination is then ``time_limit``. Ctrl-C interrupts it too.
+        """
+        if self.empty:
+            # No variable: every row's activity is 0 (a stranded turnover can break one).
+            met = (self.form.row_lower <= 0.0).all() and (self.form.row_upper >= 0.0).all()
+            self.termination = "empty_model" if met else "infeasible"
+            return self.termination
+        stop_at = None
+        if time_limit is not None:
+            left = max(MIN_RUN_SECONDS, time_limit)
+            self.highs.setOptionValue("time_limit", left)
+            stop_at = time.monotonic() + left + TIME_LIMIT_GRACE
+        stopped_for_time = run_highs(self.highs, stop_at)
+        termination = termination_of(self.highs.getModelStatus())
+        self.termination = ("time_limit" if stopped_for_time and termination == "interrupted"
+                            else termination)
+        return self.termination
+
+    def set_option(self, name: str, value: object) -> None:
+        """Set a HiGHS option for the next runs (``presolve``, ``solver``...)."""
+        self.highs.setOptionValue(name, value)
+
+    def has_solution(self) -> bool:
+        """Whether HiGHS holds a feasible primal solution."""
+        if self.empty:
+            return self.termination == "empty_model"
+        return self.highs.getInfo().primal_solution_status == 2
+
+    def status(self) -> Status:
+        """The last run's status in the package's words (``optimal``, ``infeasible``...)."""
+        if self.empty:
+            return "optimal" if self.termination == "empty_model" else "infeasible"
+        return status_of(self.termination, self.has_solution())
+
+    def column_values(self) -> np.ndarray:
+        """Every column's value, in column order (the model's units)."""
+        if self.empty:
+            return np.zeros(0)
+        return np.asarray(self.highs.getSolution().col_value)
+
+    def values(self, component: str) -> np.ndarray:
+        """The values of the variable component ``component``, in its order (model units)."""
+        return self.column_values()[self.form.component_columns[component]]
+
+    def fractions(self) -> np.ndarray:
+        """x_{i,s} of every pair of ``instance.pairs`` (fraction of stake), unclipped."""
+        values = self.column_values()
+        if self.empty:
+            return self.built.fractions(np.zeros(len(self.built.index.upper)))
+        # The solver's own values: the evaluator is there to catch an answer outside its
+        # bounds (an uncertified PDLP answer), and clipping would hide it.
+        return self.built.fractions(values[self.form.pair_column])
+
+    def objective(self) -> float:
+        """The model's objective at HiGHS's solution (numeraire per year)."""
+        if self.empty:
+            return self.form.offset * self.built.scale
+        return float(self.highs.getInfo().objective_function_value) * self.built.scale
+
+    def bound_and_gap(self) -> tuple[float | None, float | None]:
+        """The proven bound on the objective (numeraire per year) and the relative gap.
+
+        For a MILP, HiGHS's dual bound and gap; for an LP solved to optimality, its
+        objective and 0; an LP stopped early proves nothing: ``(None, None)``.
+        """
+        if self.is_mip:
+            info = self.highs.getInfo()
+            return float(info.mip_dual_bound) * self.built.scale, float(info.mip_gap)
+        if self.status() == "optimal":
+            return self.objective(), 0.0
+        return None, None
+
+    def row_duals(self) -> dict[str, dict[object, float]]:
+        """Row duals by family and key: numeraire per year per unit of the row's bound.
+
+        Empty unless HiGHS holds valid duals (an LP solved to optimality). With merged
+        stakes, the duals are those of the original model's rows (``StakeMerge``).
+        """
+        if self.empty or self.is_mip:
+            return {}
+        solution = self.highs.getSolution()
+        if not solution.dual_valid:
+            return {}
+        row_dual = np.asarray(solution.row_dual)
+        duals: dict[str, dict[object, float]] = {}
+        for block in self.form.blocks:
+            factor = ROW_BLOCKS[block.name].dual_factor(self.built.scale)
+            values = (row_dual[block.start:block.stop] * factor).tolist()
+            duals[block.name] = dict(zip(block.keys, values, strict=True))
+        if self.built.merge is not None:
+            duals = self.built.merge.split_duals(
+                duals, self.built.instance.pairs["stake_pos"].to_numpy())
+        return duals
+
+    def row_unit(self, name: str) -> float:
+        """Model units per unit of the row family ``name``'s bound (1 / scale or 1)."""
+        return 1.0 / self.built.scale if ROW_BLOCKS[name].in_numeraire else 1.0
+
+    def set_row_upper(self, name: str, value: float, key: Hashable = None) -> None:
+        """Move the upper bound of row ``key`` of family ``name`` to ``value`` (its unit)."""
+        block = self.form.block(name)
+        if block is None:
+            raise KeyError(f"the model has no row family {name!r}")
+        row = block.row(key)
+        self.highs.changeRowBounds(row, float(self.form.row_lower[row]),
+                                   float(value) * self.row_unit(name))
+
+    def minimize_row(self, name: str, key: Hashable = None) -> None:
+        """Make the objective the activity of row ``key`` of family ``name``, minimized.
+
+        ``restore_objective`` puts the model's own objective back. The objective value
+        (``objective()``) is then the least activity, in the numeraire when the row is.
+        """
+        block = self.form.block(name)
+        if block is None:
+            raise KeyError(f"the model has no row family {name!r}")
+        row = block.row(key)
+        cost = np.zeros(len(self._cost))
+        span = slice(self.form.indptr[row], self.form.indptr[row + 1])
+        cost[self.form.indices[span]] = self.form.data[span] / self.row_unit(name) \
+            / self.built.scale
+        self._change_objective(cost, 0.0, highspy.ObjSense.kMinimize)
+
+    def restore_objective(self) -> None:
+        """The model's own objective again (after ``minimize_row``)."""
+        sense = highspy.ObjSense.kMaximize if self.form.maximize else highspy.ObjSense.kMinimize
+        self._change_objective(self._cost, self.form.offset, sense)
+
+    def fix_integers(self) -> None:
+        """Fix every integer column at its rounded value and make it continuous.
+
+        What is left is an LP (its duals exist) with the MILP's choices kept.
+        """
+        columns = np.flatnonzero(self.form.integrality)
+        if not len(columns):
+            return
+        values = np.round(self.column_values()[columns])
+        count = len(columns)
+        self.highs.changeColsIntegrality(count, columns.astype(np.int32),
+                                         np.zeros(count, dtype=np.uint8))
+        self.highs.changeColsBounds(count, columns.astype(np.int32), values, values)
+        self.is_mip = False
+
+    def write(self, path: Path) -> None:
+        """Write the model HiGHS holds (the one it solves) to ``path`` (``.lp`` or ``.mps``).
+
+        Columns and rows are named after the model's components (``x_alloc(3)``,
+        ``restaking_degree(12)``).
+        """
+        for j, var in enumerate(self.form.columns):
+            self.highs.passColName(j, _lp_name(var.name))
+        for block in self.form.blocks:
+            for row, key in zip(range(block.start, block.stop), block.keys, strict=True):
+                label = block.name if key is None else f"{block.name}({_key_text(key)})"
+                self.highs.passRowName(row, _lp_name(label))
+        status = self.highs.writeModel(str(path))
+        if status == highspy.HighsStatus.kError:
+            raise SolverError(f"HiGHS could not write the model to {path}")
+
+    def _change_objective(self, cost: np.ndarray, offset: float,
+                          sense: highspy.ObjSense) -> None:
+        count = len(cost)
+        self.highs.changeColsCost(count, np.arange(count, dtype=np.int32), cost)
+        self.highs.changeObjectiveOffset(offset)
+        self.highs.changeObjectiveSense(sense)
+
+
+def _key_text(key: Hashable) -> str:
+    return ",".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def _lp_name(label: str) -> str:
+    """A name the LP format accepts: no spaces, brackets written as parentheses."""
+    return label.replace("[", "(").replace("]", ")").replace(" ", "_")

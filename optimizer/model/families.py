@@ -1,0 +1,55 @@
+"""The model's families in build order: the one list of them (see ``family``)."""
+
+from __future__ import annotations
+
+from optimizer.model import (
+    concentration,
+    groups,
+    loss_limits,
+    objective,
+    opt_in,
+    rewards,
+    risk_rows,
+    services,
+    stake_limits,
+    tail_risk,
+    turnover,
+)
+from optimizer.model.family import Family, RowBlock
+
+FAMILIES: tuple[Family, ...] = (
+    objective.FAMILY,
+    stake_limits.FAMILY,
+    loss_limits.EXPECTED_LOSS,
+    loss_limits.WORST_CASE,
+    groups.FAMILY,
+    services.FAMILY,
+    rewards.FAMILY,
+    concentration.FAMILY,
+    opt_in.FAMILY,
+    tail_risk.FAMILY,
+    turnover.FAMILY,
+    risk_rows.FAMILY,
+)
+"""Every family, in the order the model is built (later ones read earlier variables)."""
+
+ROW_BLOCKS: dict[str, RowBlock] = {block.name: block for family in FAMILIES
+                                   for block in family.rows}
+"""Every row block of every family, by its component name."""
+
+FAMILY_OF_ROWS: dict[str, Family] = {block.name: family for family in FAMILIES
+                                     for block in family.rows}
+"""The family that writes each row block."""
+
+
+def risk_row(measure: str) -> RowBlock:
+    """The row block that limits the risk measure ``measure`` (for the frontier)."""
+    for block in ROW_BLOCKS.values():
+        if block.risk == measure:
+            return block
+    raise ValueError(f"no row limits the risk measure {measure!r}")
+
+
+def binary_components() -> tuple[str, ...]:
+    """The names of every family's binary variable components."""
+    return tuple(name for family in FAMILIES for name in family.binaries)

@@ -1,0 +1,82 @@
+"""One solve of a built model: a HiGHS session run within its time budget, read back."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optimizer.model.build import AllocationModel
+from optimizer.solve.highs import MIN_RUN_SECONDS, HighsSession, solver_version
+from optimizer.solve.options import SolveOptions
+from optimizer.solve.status import Status
+
+
+@dataclass
+class SolverOutcome:
+    """What the solver returned, in the model's terms.
+
+    Attributes
+    ----------
+    x : numpy.ndarray or None
+        x_{i,s} for every eligible pair (fraction of stake), or ``None`` without a solution.
+    objective, bound, gap : float or None
+        The model's objective (numeraire per year), the solver's proven bound on it, and
+        the relative gap between them (0 for a solved LP).
+    row_duals : dict
+        For LPs solved to optimality, each row family's duals by key (numeraire per year
+        per unit of the row's bound).
+    """
+
+    status: Status
+    termination: str
+    x: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    is_mip: bool
+    handoff_seconds: float
+    solve_seconds: float
+    extract_seconds: float
+    solver_version: str
+    row_duals: dict[str, dict[object, float]] = field(default_factory=dict)
+
+
+def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
+    """Solve a built model with HiGHS and map the solution back to the pairs.
+
+    ``options.time_limit`` bounds this whole call, hand-off included: each run of HiGHS
+    gets what is left of it.
+    """
+    start = time.perf_counter()
+    ends = None if options.time_limit is None else time.monotonic() + options.time_limit
+    session = HighsSession(built, options)
+    handoff = time.perf_counter() - start
+
+    def left() -> float | None:
+        return None if ends is None else max(MIN_RUN_SECONDS, ends - time.monotonic())
+
+    start = time.perf_counter()
+    termination = session.run(left())
+    if termination == "unbounded_or_infeasible" and (ends is None or time.monotonic() < ends):
+        # Presolve could not tell which; a solve without it can. Still undecided, it is
+        # said so: calling it infeasible would explain an infeasibility that may not exist.
+        session.set_option("presolve", "off")
+        termination = session.run(left())
+    solve_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    has_solution = session.has_solution()
+    status = session.status()
+    x = objective = bound = gap = None
+    duals: dict[str, dict[object, float]] = {}
+    if status in ("optimal", "feasible") and has_solution:
+        x = session.fractions()
+        objective = session.objective()
+        bound, gap = session.bound_and_gap()
+        if status == "optimal":
+            duals = session.row_duals()
+    extract = time.perf_counter() - start
+    return SolverOutcome(status, termination, x, objective, bound, gap, session.is_mip,
+                         handoff, solve_seconds, extract, solver_version(), duals)
