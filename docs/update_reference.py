@@ -1,14 +1,24 @@
-"""Regenerate the reference section of docs/format.md from the data dictionary.
+"""Regenerate the generated sections of the docs from the code that declares them.
 
-Run after changing ``optimizer/instance/columns.py``: ``python docs/update_reference.py``.
+- docs/format.md's reference, from the data dictionary (``optimizer/instance/columns.py``);
+- docs/architecture.md's family tables, from the family records
+  (``optimizer/model/families.py``).
+
+Run after changing either: ``python docs/update_reference.py``; tests/test_docs.py checks
+that both are up to date.
 """
 
 from pathlib import Path
 
 from optimizer.instance.columns import markdown_reference
+from optimizer.model.families import markdown_table
 
 MARKER = "<!-- generated from optimizer/instance/columns.py: tests/test_docs.py checks it -->\n"
+FAMILY_MARKER = ("<!-- generated from the family records (optimizer/model/families.py): "
+                 "tests/test_docs.py checks it -->\n")
 
-path = Path(__file__).with_name("format.md")
-head = path.read_text().split(MARKER, 1)[0]
-path.write_text(head + MARKER + markdown_reference())
+for name, marker, text in (("format.md", MARKER, markdown_reference()),
+                           ("architecture.md", FAMILY_MARKER, markdown_table())):
+    path = Path(__file__).with_name(name)
+    head = path.read_text().split(marker, 1)[0]
+    path.write_text(head + marker + text)

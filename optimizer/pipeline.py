@@ -18,8 +18,8 @@ from optimizer.results.evaluate import Evaluation, allocation_frame, evaluate
 from optimizer.results.result import Result
 from optimizer.solve.explain import explain_infeasibility
 from optimizer.solve.highs import MIN_RUN_SECONDS, SOLVER_NAME
-from optimizer.solve.outcome import SolverOutcome, solve_model
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.outcome import SolverOutcome, solve_model
 
 POOL_REFINEMENTS = 3
 """Times the pool-reward breakpoints may be refined to meet the tolerance."""

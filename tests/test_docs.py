@@ -17,6 +17,15 @@ def test_format_reference_matches_data_dictionary() -> None:
     assert text.split(MARKER, 1)[1] == markdown_reference()
 
 
+def test_architecture_tables_match_family_records() -> None:
+    from optimizer.model.families import markdown_table
+
+    marker = ("<!-- generated from the family records (optimizer/model/families.py): "
+              "tests/test_docs.py checks it -->\n")
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    assert text.split(marker, 1)[1] == markdown_table()
+
+
 def test_readme_quick_start_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     solve = ("python3 -m venv .venv && .venv/bin/pip install -q . && .venv/bin/restake solve "

@@ -79,85 +79,122 @@ def direct_lp(instance: Instance) -> DirectLP:
     DirectUnsupported
         For pool rewards, turnover, opt-in or a non-required minimum security.
     """
-    services, stakes, parameters = instance.services, instance.stakes, instance.parameters
     _check_supported(instance)
-    pairs = instance.pairs
-    i_of = pairs["stake_pos"].to_numpy()
-    s_of = pairs["service_pos"].to_numpy()
-    n_pairs, n_services = len(pairs), len(services)
-    value = instance.stake_value.to_numpy()[i_of]
-    p = services["slash_probability"].to_numpy()
-    f = services["slash_fraction"].to_numpy()
-    r = services["reward_rate"].to_numpy()
-    inf = np.inf
-
-    # Columns: x (pairs), X (services), then the worst-case and CVaR auxiliaries.
-    cost = [(r[s_of] - p[s_of] * f[s_of]) * value, np.zeros(n_services)]
-    lower = [np.zeros(n_pairs), np.zeros(n_services)]
-    x_upper = stakes["max_per_service"].to_numpy()[i_of].astype(float)
-    k = parameters.worst_case_k
-    worst = stakes["max_worst_case_loss"].to_numpy()[i_of]
-    if k == 1:
-        slashable = ~np.isnan(worst) & (f[s_of] > 0)
-        x_upper[slashable] = np.minimum(x_upper[slashable], worst[slashable] / f[s_of][slashable])
-    capacity = services["capacity"].to_numpy()
-    minimum = np.where(services["required"].to_numpy(dtype=bool),
-                       instance.effective_min_security.to_numpy(), 0.0)
-    upper = [x_upper, np.where(np.isnan(capacity), inf, capacity)]
-    lower[1] = minimum
-    columns = n_pairs + n_services
+    lp = _Pairs.of(instance)
     rows = _Rows()
+    _add_stake_rows(lp, rows)
+    _add_worst_case_rows(lp, rows)
+    _add_group_rows(lp, rows)
+    _add_service_rows(lp, rows)
+    _add_cvar_rows(lp, rows)
+    matrix = sp.csc_matrix((np.concatenate(rows.vals),
+                            (np.concatenate(rows.rows), np.concatenate(rows.cols))),
+                           shape=(rows.count, lp.columns))
+    return DirectLP(np.concatenate(lp.cost), np.concatenate(lp.lower), np.concatenate(lp.upper),
+                    matrix, np.concatenate(rows.lower), np.concatenate(rows.upper), lp.n_pairs)
 
-    # Restaking degree and expected loss, one row per stake with pairs.
+
+class _Pairs:
+    """The pairs' data and the columns so far: x (pairs), X (services), then auxiliaries."""
+
+    def __init__(self, instance: Instance) -> None:
+        services, stakes = instance.services, instance.stakes
+        self.instance = instance
+        pairs = instance.pairs
+        self.i_of = pairs["stake_pos"].to_numpy()
+        self.s_of = pairs["service_pos"].to_numpy()
+        self.n_pairs, self.n_services = len(pairs), len(services)
+        self.value = instance.stake_value.to_numpy()[self.i_of]
+        self.p = services["slash_probability"].to_numpy()
+        self.f = services["slash_fraction"].to_numpy()
+        r = services["reward_rate"].to_numpy()
+        s_of, f = self.s_of, self.f
+        self.cost = [(r[s_of] - self.p[s_of] * f[s_of]) * self.value, np.zeros(self.n_services)]
+        x_upper = stakes["max_per_service"].to_numpy()[self.i_of].astype(float)
+        self.worst = stakes["max_worst_case_loss"].to_numpy()[self.i_of]
+        if instance.parameters.worst_case_k == 1:
+            slashable = ~np.isnan(self.worst) & (f[s_of] > 0)
+            x_upper[slashable] = np.minimum(x_upper[slashable],
+                                            self.worst[slashable] / f[s_of][slashable])
+        capacity = services["capacity"].to_numpy()
+        minimum = np.where(services["required"].to_numpy(dtype=bool),
+                           instance.effective_min_security.to_numpy(), 0.0)
+        self.lower = [np.zeros(self.n_pairs), minimum]
+        self.upper = [x_upper, np.where(np.isnan(capacity), np.inf, capacity)]
+        self.columns = self.n_pairs + self.n_services
+
+    @classmethod
+    def of(cls, instance: Instance) -> _Pairs:
+        """The pairs of ``instance`` with the x and X columns."""
+        return cls(instance)
+
+    def add_columns(self, cost: np.ndarray) -> np.ndarray:
+        """Add nonnegative columns with these costs; their positions."""
+        count = len(cost)
+        self.cost.append(np.asarray(cost, dtype=float))
+        self.lower.append(np.zeros(count))
+        self.upper.append(np.full(count, np.inf))
+        self.columns += count
+        return self.columns - count + np.arange(count)
+
+
+def _add_stake_rows(lp: _Pairs, rows: _Rows) -> None:
+    """Restaking degree and expected loss, one row per stake with pairs."""
+    stakes, i_of = lp.instance.stakes, lp.i_of
     stake_rows, i_index = np.unique(i_of, return_inverse=True)
-    rows.add(i_index, np.arange(n_pairs), np.ones(n_pairs), np.full(len(stake_rows), -inf),
-             stakes["max_restaking"].to_numpy()[stake_rows])
+    rows.add(i_index, np.arange(lp.n_pairs), np.ones(lp.n_pairs),
+             np.full(len(stake_rows), -np.inf), stakes["max_restaking"].to_numpy()[stake_rows])
     budget = stakes["max_expected_loss"].to_numpy()
     has_budget = ~np.isnan(budget[i_of])
     budget_stakes, b_index = np.unique(i_of[has_budget], return_inverse=True)
-    rows.add(b_index, np.flatnonzero(has_budget), (p * f)[s_of][has_budget],
-             np.full(len(budget_stakes), -inf), budget[budget_stakes])
+    rows.add(b_index, np.flatnonzero(has_budget), (lp.p * lp.f)[lp.s_of][has_budget],
+             np.full(len(budget_stakes), -np.inf), budget[budget_stakes])
 
-    # Worst case of k >= 2: k t_i + sum_s v_{i,s} <= c_i, f_s x_{i,s} - t_i - v_{i,s} <= 0.
-    if k >= 2:
-        chosen = np.flatnonzero(~np.isnan(worst) & (f[s_of] > 0))
-        worst_stakes, w_index = np.unique(i_of[chosen], return_inverse=True)
-        t_col = columns + np.arange(len(worst_stakes))
-        v_col = columns + len(worst_stakes) + np.arange(len(chosen))
-        columns += len(worst_stakes) + len(chosen)
-        cost.append(np.zeros(len(worst_stakes) + len(chosen)))
-        lower.append(np.zeros(len(worst_stakes) + len(chosen)))
-        upper.append(np.full(len(worst_stakes) + len(chosen), inf))
-        rows.add(np.concatenate([np.arange(len(worst_stakes)), w_index]),
-                 np.concatenate([t_col, v_col]),
-                 np.concatenate([np.full(len(worst_stakes), float(k)), np.ones(len(chosen))]),
-                 np.full(len(worst_stakes), -inf),
-                 stakes["max_worst_case_loss"].to_numpy()[worst_stakes])
-        q = np.arange(len(chosen))
-        rows.add(np.concatenate([q, q, q]),
-                 np.concatenate([chosen, t_col[w_index], v_col]),
-                 np.concatenate([f[s_of][chosen], -np.ones(len(chosen)), -np.ones(len(chosen))]),
-                 np.full(len(chosen), -inf), np.zeros(len(chosen)))
 
-    # Group limits: per stake and limited group, the sum of its fractions in the group.
-    limits = instance.groups["max_exposure"].dropna()
-    for group, limit in limits.items():
+def _add_worst_case_rows(lp: _Pairs, rows: _Rows) -> None:
+    """Worst case of k >= 2: k t_i + sum_s v_{i,s} <= c_i, f_s x_{i,s} - t_i - v_{i,s} <= 0."""
+    k = lp.instance.parameters.worst_case_k
+    if k < 2:
+        return
+    f_of = lp.f[lp.s_of]
+    chosen = np.flatnonzero(~np.isnan(lp.worst) & (f_of > 0))
+    worst_stakes, w_index = np.unique(lp.i_of[chosen], return_inverse=True)
+    t_col = lp.add_columns(np.zeros(len(worst_stakes)))
+    v_col = lp.add_columns(np.zeros(len(chosen)))
+    rows.add(np.concatenate([np.arange(len(worst_stakes)), w_index]),
+             np.concatenate([t_col, v_col]),
+             np.concatenate([np.full(len(worst_stakes), float(k)), np.ones(len(chosen))]),
+             np.full(len(worst_stakes), -np.inf),
+             lp.instance.stakes["max_worst_case_loss"].to_numpy()[worst_stakes])
+    q = np.arange(len(chosen))
+    rows.add(np.concatenate([q, q, q]), np.concatenate([chosen, t_col[w_index], v_col]),
+             np.concatenate([f_of[chosen], -np.ones(len(chosen)), -np.ones(len(chosen))]),
+             np.full(len(chosen), -np.inf), np.zeros(len(chosen)))
+
+
+def _add_group_rows(lp: _Pairs, rows: _Rows) -> None:
+    """Group limits: per stake and limited group, the sum of its fractions in the group."""
+    services = lp.instance.services
+    for group, limit in lp.instance.groups["max_exposure"].dropna().items():
         member = np.array([group in names for names in services["groups"]], dtype=bool)
-        inside = np.flatnonzero(member[s_of])
-        group_stakes, g_index = np.unique(i_of[inside], return_inverse=True)
-        rows.add(g_index, inside, np.ones(len(inside)), np.full(len(group_stakes), -inf),
+        inside = np.flatnonzero(member[lp.s_of])
+        group_stakes, g_index = np.unique(lp.i_of[inside], return_inverse=True)
+        rows.add(g_index, inside, np.ones(len(inside)), np.full(len(group_stakes), -np.inf),
                  np.full(len(group_stakes), float(limit)))
 
-    # Service totals: X_s - sum_i V_i x_{i,s} = 0.
+
+def _add_service_rows(lp: _Pairs, rows: _Rows) -> None:
+    """Service totals X_s - sum_i V_i x_{i,s} = 0; holder concentration."""
+    n_pairs, n_services, s_of, value = lp.n_pairs, lp.n_services, lp.s_of, lp.value
     rows.add(np.concatenate([np.arange(n_services), s_of]),
              np.concatenate([n_pairs + np.arange(n_services), np.arange(n_pairs)]),
              np.concatenate([np.ones(n_services), -value]),
              np.zeros(n_services), np.zeros(n_services))
-
     # Holder concentration: sum_{i of h} V_i x_{i,s} - q_s X_s <= q_s E_s.
+    services, stakes = lp.instance.services, lp.instance.stakes
     share = services["max_holder_share"].to_numpy()
     external = services["external_stake"].to_numpy()
-    holder_of = instance.holders.index.get_indexer(stakes["holder"])[i_of]
+    holder_of = lp.instance.holders.index.get_indexer(stakes["holder"])[lp.i_of]
     shared = np.flatnonzero(share[s_of] < 1.0)
     if len(shared):
         key = holder_of[shared].astype(np.int64) * n_services + s_of[shared]
@@ -166,35 +203,29 @@ def direct_lp(instance: Instance) -> DirectLP:
         rows.add(np.concatenate([h_index, np.arange(len(keys))]),
                  np.concatenate([shared, n_pairs + key_service]),
                  np.concatenate([value[shared], -share[key_service]]),
-                 np.full(len(keys), -inf), share[key_service] * external[key_service])
+                 np.full(len(keys), -np.inf), share[key_service] * external[key_service])
 
-    # CVaR: eta >= 0 (as in the model), z_w >= 0, z_w + eta - sum_s xi_{w,s} X_s >= 0;
-    # then a limit row or a penalty in the objective.
-    if parameters.cvar_limit is not None or parameters.risk_aversion > 0:
-        scenarios = instance.scenario_set()
-        alpha, weight = parameters.cvar_alpha, parameters.risk_aversion
-        count = scenarios.count
-        eta, z = columns, columns + 1 + np.arange(count)
-        columns += 1 + count
-        tail = scenarios.probability / (1 - alpha)
-        cost.append(np.concatenate([[-weight], -weight * tail]))
-        lower.append(np.zeros(1 + count))
-        upper.append(np.full(1 + count, inf))
-        w = np.arange(count)
-        rows.add(np.concatenate([w, w, scenarios.rows]),
-                 np.concatenate([z, np.full(count, eta), n_pairs + scenarios.services]),
-                 np.concatenate([np.ones(count), np.ones(count), -scenarios.fractions]),
-                 np.zeros(count), np.full(count, inf))
-        if parameters.cvar_limit is not None:
-            rows.add(np.zeros(1 + count, dtype=np.int64), np.concatenate([[eta], z]),
-                     np.concatenate([[1.0], tail]), np.array([-inf]),
-                     np.array([parameters.cvar_limit]))
 
-    matrix = sp.csc_matrix((np.concatenate(rows.vals),
-                            (np.concatenate(rows.rows), np.concatenate(rows.cols))),
-                           shape=(rows.count, columns))
-    return DirectLP(np.concatenate(cost), np.concatenate(lower), np.concatenate(upper), matrix,
-                    np.concatenate(rows.lower), np.concatenate(rows.upper), n_pairs)
+def _add_cvar_rows(lp: _Pairs, rows: _Rows) -> None:
+    """CVaR: eta >= 0, z_w >= 0, z_w + eta - sum_s xi_{w,s} X_s >= 0; a limit or a penalty."""
+    parameters = lp.instance.parameters
+    if parameters.cvar_limit is None and parameters.risk_aversion <= 0:
+        return
+    scenarios = lp.instance.scenario_set()
+    alpha, weight = parameters.cvar_alpha, parameters.risk_aversion
+    count = scenarios.count
+    tail = scenarios.probability / (1 - alpha)
+    eta_and_z = lp.add_columns(np.concatenate([[-weight], -weight * tail]))
+    eta, z = eta_and_z[0], eta_and_z[1:]
+    w = np.arange(count)
+    rows.add(np.concatenate([w, w, scenarios.rows]),
+             np.concatenate([z, np.full(count, eta), lp.n_pairs + scenarios.services]),
+             np.concatenate([np.ones(count), np.ones(count), -scenarios.fractions]),
+             np.zeros(count), np.full(count, np.inf))
+    if parameters.cvar_limit is not None:
+        rows.add(np.zeros(1 + count, dtype=np.int64), np.concatenate([[eta], z]),
+                 np.concatenate([[1.0], tail]), np.array([-np.inf]),
+                 np.array([parameters.cvar_limit]))
 
 
 def _check_supported(instance: Instance) -> None:

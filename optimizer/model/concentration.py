@@ -48,7 +48,7 @@ FAMILY = Family(
     name="holder_concentration", number="7", title="share of one holder in a service",
     add=add_holder_concentration,
     rows=(RowBlock("holder_concentration", "holder-service", "numeraire",
-                   "services.max_holder_share", in_numeraire=True,
+                   "services.max_holder_share", in_numeraire=True, bound_is_limit=False,
                    describe=lambda instance, key: "max_holder_share of service "
                    f"{instance.services.index[key[1]]} for holder "
                    f"{instance.holders.index[key[0]]}"),),

@@ -53,3 +53,22 @@ def risk_row(measure: str) -> RowBlock:
 def binary_components() -> tuple[str, ...]:
     """The names of every family's binary variable components."""
     return tuple(name for family in FAMILIES for name in family.binaries)
+
+
+def markdown_table() -> str:
+    """The families and their row blocks as Markdown tables (docs/architecture.md)."""
+    lines = ["| family | contract | limits | objective terms | evaluator checks |",
+             "|---|---|---|---|---|"]
+    for family in FAMILIES:
+        lines.append(f"| `{family.name}` | {family.number} | {family.title} | "
+                     f"{'; '.join(family.objective) or '-'} | "
+                     f"{', '.join(f'`{c}`' for c in family.checks) or '-'} |")
+    lines += ["", "| row block | family | a row stands for | unit | limit set by | dual |",
+              "|---|---|---|---|---|---|"]
+    for name, block in ROW_BLOCKS.items():
+        dual = ("numeraire per year per unit of the limit" if block.limit and block.bound_is_limit
+                else f"numeraire per year per {block.unit} of the row's bound (the limit is a "
+                "coefficient)" if block.limit else "(defines an auxiliary variable)")
+        lines.append(f"| `{name}` | `{FAMILY_OF_ROWS[name].name}` | {block.stands_for} | "
+                     f"{block.unit} | {f'`{block.limit}`' if block.limit else '-'} | {dual} |")
+    return "\n".join(lines) + "\n"

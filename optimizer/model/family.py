@@ -62,6 +62,11 @@ class RowBlock:
         (``max_restaking of stake lrt-a``); ``None`` for auxiliary rows.
     risk : str or None
         The risk measure the row limits, when a frontier can trace it (``cvar``...).
+    bound_is_limit : bool
+        Whether the row's bound is the limit itself (so its converted dual is per unit of
+        ``limit``). False where the limit enters as a coefficient (``max_holder_share``:
+        sum V x - q X <= q E; ``min_allocation``: sum V x - l y >= 0): the dual is then per
+        unit of the row's bound, in ``unit``.
     """
 
     name: str
@@ -71,6 +76,7 @@ class RowBlock:
     in_numeraire: bool = False
     describe: Callable[[Instance, Hashable], str] | None = None
     risk: str | None = None
+    bound_is_limit: bool = True
 
     def dual_factor(self, scale: float) -> float:
         """What turns the model's dual into numeraire per year per unit of the bound."""

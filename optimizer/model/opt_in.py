@@ -102,7 +102,8 @@ FAMILY = Family(
                    describe=lambda instance, p: f"holder {instance.pairs['holder'].iloc[p]} "
                    f"not opted into service {instance.pairs['service'].iloc[p]}"),
           RowBlock("min_allocation", "holder-service", "numeraire", "services.min_allocation",
-                   in_numeraire=True, describe=lambda instance, key: "min_allocation of "
+                   in_numeraire=True, bound_is_limit=False,
+                   describe=lambda instance, key: "min_allocation of "
                    + _holder_service(instance, key)),
           RowBlock("max_services", "holder", "services", "holders.max_services",
                    describe=lambda instance, h: "max_services of holder "

@@ -137,7 +137,8 @@ FAMILY = Family(
     add=add_security,
     rows=(RowBlock("security_definition", "service", "numeraire", in_numeraire=True),
           RowBlock("security_minimum", "service", "numeraire", "services.min_security",
-                   in_numeraire=True, describe=_service_limit("min_security")),
+                   in_numeraire=True, bound_is_limit=False,
+                   describe=_service_limit("min_security")),
           RowBlock("security_switch", "service", "numeraire", in_numeraire=True),
           # The elastic row of a required minimum (the explanation's own subject: unnamed).
           RowBlock("required_security_elastic", "service", "numeraire",
