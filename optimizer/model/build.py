@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from optimizer.instance import Instance
@@ -33,7 +33,7 @@ class AllocationModel:
 
     Attributes
     ----------
-    model : pyomo.environ.ConcreteModel
+    model : pyomo.core.ConcreteModel
         The Pyomo model; ``model.x_alloc[p]`` is the fraction of pair p's stake
         allocated to its service (p indexes ``instance.pairs``, or ``merge.instance.pairs``
         when stakes were merged: use ``fractions`` to map back).

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 if TYPE_CHECKING:
-    import pyomo.environ as pyo
+    import pyomo.core as pyo
 
     from optimizer.instance import Instance
     from optimizer.instance.scenarios import ScenarioSet
@@ -94,7 +94,7 @@ class BuildContext:
 
     Attributes
     ----------
-    model : pyomo.environ.ConcreteModel
+    model : pyomo.core.ConcreteModel
         The model so far (``x_alloc`` and the families added before this one).
     instance : Instance
         The instance in model units (scaled, merged).

@@ -11,7 +11,7 @@ year (``opt_in_cost``). Without these features no binary exists and the model st
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from optimizer.instance import Instance
 from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock

@@ -17,7 +17,7 @@ which is how ``optimizer.pipeline`` certifies the documented relative tolerance.
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.rows import MatrixRows, positions

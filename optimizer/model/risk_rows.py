@@ -14,7 +14,7 @@ measures it is added here when the model is built with ``risk_limit=(measure, li
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.loss_limits import service_loss_rate

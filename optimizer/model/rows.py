@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Sequence
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 from pyomo.core.base.constraint import ConstraintData, IndexedConstraint
 from pyomo.core.base.set import Any
 from pyomo.core.expr.numeric_expr import LinearExpression

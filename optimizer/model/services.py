@@ -14,7 +14,7 @@ M_s^eff is:
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from optimizer.instance import Instance
 from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock

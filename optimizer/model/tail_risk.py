@@ -13,7 +13,7 @@ Used as a limit (``cvar_limit`` B: CVaR <= B) and/or in the objective
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from optimizer.instance import Instance
 from optimizer.instance.scenarios import ScenarioSet
