@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from optimizer.atomic import atomic_path
 from optimizer.instance import Instance
 from optimizer.model.build import DEFAULT_POOL_ERROR, AllocationModel, build_model
 from optimizer.model.memory import check_fits
@@ -17,7 +19,7 @@ from optimizer.model.tail_risk import uses_cvar
 from optimizer.results.evaluate import Evaluation, allocation_frame, evaluate
 from optimizer.results.result import Result
 from optimizer.solve.explain import explain_infeasibility
-from optimizer.solve.highs import MIN_RUN_SECONDS, SOLVER_NAME
+from optimizer.solve.highs import MIN_RUN_SECONDS, SOLVER_NAME, HighsSession
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.outcome import SolverOutcome, solve_model
 
@@ -73,6 +75,17 @@ def build(instance: Instance, merge_stakes: bool = True) -> AllocationModel:
     built = build_model(instance, scenarios, merge=merge)
     built.build_seconds += before_model  # sampling and the reduction are part of building
     return built
+
+
+def write_model(built: AllocationModel, path: Path, **options: Any) -> None:
+    """Write the model HiGHS solves to ``path`` (``.lp`` or ``.mps``), atomically.
+
+    HiGHS writes it from the arrays it is handed (``HighsSession.write``), so the file is
+    exactly what the solver sees: scaled units, merged stakes, bounds and all.
+    """
+    session = HighsSession(built, SolveOptions(**options))
+    with atomic_path(Path(path)) as staged:  # the staged file keeps the name's suffix
+        session.write(staged)
 
 
 def solve_built(built: AllocationModel, started: float | None = None,

@@ -14,7 +14,9 @@ MARKER = "<!-- generated from optimizer/instance/columns.py: tests/test_docs.py 
 
 def test_format_reference_matches_data_dictionary() -> None:
     text = (ROOT / "docs" / "format.md").read_text()
-    assert text.split(MARKER, 1)[1] == markdown_reference()
+    from optimizer.instance.outputs import markdown_outputs
+
+    assert text.split(MARKER, 1)[1] == markdown_reference() + "\n" + markdown_outputs()
 
 
 def test_architecture_tables_match_family_records() -> None:

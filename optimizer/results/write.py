@@ -9,6 +9,7 @@ import pandas as pd
 
 from optimizer.atomic import atomic_path
 from optimizer.errors import InstanceError, Problem
+from optimizer.instance.outputs import OUTPUT_TABLES
 
 SOLUTION_FILES = ("allocation.csv", "stakes.csv", "services.csv", "holders.csv",
                   "summary.json")
@@ -44,10 +45,14 @@ def write_solution(result: Solution, folder: Path) -> None:
     """
     with atomic_path(folder, frozenset(SOLUTION_FILES)) as staged:
         staged.mkdir()
-        result.allocation.to_csv(staged / "allocation.csv", index=False)
-        result.stakes.to_csv(staged / "stakes.csv", index=False)
-        result.services.to_csv(staged / "services.csv", index=False)
-        result.holders.to_csv(staged / "holders.csv", index=False)
+        frames = {"allocation.csv": result.allocation, "stakes.csv": result.stakes,
+                  "services.csv": result.services, "holders.csv": result.holders}
+        for file, frame in frames.items():
+            declared = [column.name for column in OUTPUT_TABLES[file].columns]
+            if list(frame.columns) != declared and not frame.empty:
+                raise AssertionError(f"{file} has the columns {list(frame.columns)}, not the "
+                                     f"declared {declared} (optimizer/instance/outputs.py)")
+            frame.reindex(columns=declared).to_csv(staged / file, index=False)
         (staged / "summary.json").write_text(result.to_json() + "\n", encoding="utf-8")
 
 

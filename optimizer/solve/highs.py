@@ -13,6 +13,7 @@ times faster (see ``benchmarks/handoff.py``).
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -323,12 +324,13 @@ class HighsSession:
         Columns and rows are named after the model's components (``x_alloc(3)``,
         ``restaking_degree(12)``).
         """
+        names = _LpNames()
         for j, var in enumerate(self.form.columns):
-            self.highs.passColName(j, _lp_name(var.name))
+            self.highs.passColName(j, names.of(var.name))
         for block in self.form.blocks:
             for row, key in zip(range(block.start, block.stop), block.keys, strict=True):
                 label = block.name if key is None else f"{block.name}({_key_text(key)})"
-                self.highs.passRowName(row, _lp_name(label))
+                self.highs.passRowName(row, names.of(label))
         status = self.highs.writeModel(str(path))
         if status == highspy.HighsStatus.kError:
             raise SolverError(f"HiGHS could not write the model to {path}")
@@ -342,9 +344,29 @@ class HighsSession:
 
 
 def _key_text(key: Hashable) -> str:
-    return ",".join(map(str, key)) if isinstance(key, tuple) else str(key)
+    return "_".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
-def _lp_name(label: str) -> str:
-    """A name the LP format accepts: no spaces, brackets written as parentheses."""
-    return label.replace("[", "(").replace("]", ")").replace(" ", "_")
+class _LpNames:
+    """Names the LP format accepts, each used once.
+
+    HiGHS drops every name of a kind (and writes ``r0``, ``c0``...) if one is invalid or
+    repeated: brackets become parentheses, any character but letters, digits, ``_``,
+    ``.`` and parentheses becomes ``_``, and a name made equal to another gets a suffix.
+    """
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+
+    def of(self, label: str) -> str:
+        """The LP name of ``label``."""
+        name = _NOT_IN_NAMES.sub("_", label.replace("[", "(").replace("]", ")"))
+        candidate, copy = name, 1
+        while candidate in self._used:
+            copy += 1
+            candidate = f"{name}_{copy}"
+        self._used.add(candidate)
+        return candidate
+
+
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_.()]")

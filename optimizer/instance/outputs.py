@@ -1,0 +1,90 @@
+"""The data dictionary of the outputs: every table of a solution folder, as data.
+
+Declared like the inputs (``optimizer.instance.columns``): each column once, with its
+type, unit and meaning. The solution writer writes exactly these columns in this order
+(``optimizer.results.write``), and docs/format.md's reference is generated from here.
+"""
+
+from __future__ import annotations
+
+from optimizer.instance.columns import Column, Table
+
+
+def _out(name: str, kind: str, unit: str, doc: str, ref: str | None = None) -> Column:
+    return Column(name, kind, unit, doc, ref=ref)  # type: ignore[arg-type]
+
+
+ALLOCATION = Table("allocation", (
+    _out("stake", "ref", "", "The stake allocated.", "stakes"),
+    _out("holder", "ref", "", "Its holder.", "holders"),
+    _out("service", "ref", "", "The service it secures.", "services"),
+    _out("asset", "ref", "", "The stake's asset.", "assets"),
+    _out("fraction", "float", "fraction of stake",
+         "x_{i,s}, as the solver returned it (unclipped; within HiGHS's feasibility "
+         "tolerance of its bounds, checked by the evaluator)."),
+    _out("amount", "float", "units of the asset", "fraction x the stake's amount."),
+    _out("value", "float", "numeraire", "fraction x the stake's value."),
+), None, "One row per (stake, service) pair whose fraction is not within 1e-9 of zero.")
+
+STAKES_OUT = Table("stakes", (
+    _out("stake", "id", "", "The stake."),
+    _out("holder", "ref", "", "Its holder.", "holders"),
+    _out("asset", "ref", "", "Its asset.", "assets"),
+    _out("amount", "float", "units of the asset", "The stake's amount."),
+    _out("value", "float", "numeraire", "amount x the asset's price."),
+    _out("allocated_fraction", "float", "fraction of stake",
+         "sum over services of x_{i,s} (at most max_restaking)."),
+    _out("reward", "float", "numeraire per year",
+         "Rewards earned by the stake: fixed-rate, plus its pro-rata part of each pool."),
+    _out("expected_loss", "float", "numeraire per year",
+         "Expected slashing loss, sum_s p_s f_s V_i x_{i,s}."),
+    _out("worst_case_loss", "float", "numeraire",
+         "The stake's loss if its own worst_case_k worst services slash at once."),
+    _out("net_reward", "float", "numeraire per year", "reward - expected_loss."),
+    _out("net_apr", "float", "fraction per year", "net_reward / value."),
+), "stake", "One row per stake.")
+
+SERVICES_OUT = Table("services", (
+    _out("service", "id", "", "The service."),
+    _out("security", "float", "numeraire", "X_s, the value this portfolio puts behind it."),
+    _out("total_security", "float", "numeraire", "X_s + external_stake."),
+    _out("reward", "float", "numeraire per year",
+         "Rewards the portfolio earns from it (fixed-rate plus its pool share)."),
+    _out("expected_loss", "float", "numeraire per year", "Expected slashing loss from it."),
+    _out("holders", "int", "holders", "Holders with stake behind it."),
+    _out("secured", "bool", "", "Whether X_s reaches its effective minimum security."),
+    _out("cost_of_corruption", "float", "numeraire",
+         "alpha_s f_s (E_s + X_s): what an attacker controlling alpha_s of it would lose."),
+    _out("profit_from_corruption", "float", "numeraire", "The instance's pi_s."),
+    _out("coverage", "float", "ratio", "cost_of_corruption / profit_from_corruption."),
+), "service", "One row per service.")
+
+HOLDERS_OUT = Table("holders", (
+    _out("holder", "id", "", "The holder (operator or vault)."),
+    _out("services", "int", "services", "Services it secures."),
+    _out("condition", "float", "ratio",
+         "Durvasula and Roughgarden's condition: the sum over its services of "
+         "(1 + gamma) pi_s / (alpha_s f_s (E_s + X_s)); at most 1 means no profitable "
+         "cascading attack."),
+    _out("holds", "bool", "", "condition <= 1."),
+    _out("worst_service", "ref", "", "The service of the largest term (empty when none).",
+         "services"),
+), "holder", "One row per holder: the restaking-graph security condition.")
+
+OUTPUT_TABLES: dict[str, Table] = {"allocation.csv": ALLOCATION, "stakes.csv": STAKES_OUT,
+                                   "services.csv": SERVICES_OUT, "holders.csv": HOLDERS_OUT}
+"""The tables of a solution folder, by file name."""
+
+
+def markdown_outputs() -> str:
+    """The solution folder's tables as Markdown (appended to docs/format.md's reference)."""
+    lines = ["## Solution files", ""]
+    for file, table in OUTPUT_TABLES.items():
+        lines += [f"### `{file}`", "", table.doc, "", "| column | type | unit | meaning |",
+                  "|---|---|---|---|"]
+        for column in table.columns:
+            ref = f" (ids of `{column.ref}`)" if column.ref else ""
+            lines.append(f"| `{column.name}` | {column.kind}{ref} | {column.unit or '-'} "
+                         f"| {column.doc} |")
+        lines.append("")
+    return "\n".join(lines)
