@@ -120,7 +120,7 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
     cvar = scenarios is not None and tail_risk.uses_cvar(instance)
     needed = (services_table["reward_pool"].to_numpy() > 0) | (
         services_table["max_holder_share"].to_numpy() < 1.0)
-    if cvar:
+    if cvar and scenarios is not None:
         needed |= tail_risk.scenario_services(scenarios, len(services_table))
     with PauseGC():
         model = pyo.ConcreteModel(name=instance.name)

@@ -13,9 +13,9 @@ metadata are the models).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 StandsFor = Literal["stake", "stake-group", "pair", "service", "holder-service", "holder",
                     "scenario", "pool-segment", "portfolio"]
 """What one row of a block stands for; its key is a position (or a tuple of positions)."""
+
+Describe = Callable[["Instance", Any], str]
+"""``describe(instance, key)``: a row in the instance's own words."""
 
 MERGED_BY: dict[str, str] = {"stake": "stake", "stake-group": "stake", "pair": "pair"}
 """How a merged model's row duals split back (see ``optimizer.model.merge``): rows of a
@@ -74,7 +77,7 @@ class RowBlock:
     unit: str
     limit: str | None = None
     in_numeraire: bool = False
-    describe: Callable[[Instance, Hashable], str] | None = None
+    describe: Describe | None = None
     risk: str | None = None
     bound_is_limit: bool = True
 

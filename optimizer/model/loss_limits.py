@@ -16,7 +16,7 @@ import numpy as np
 import pyomo.core as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.family import BuildContext, Describe, Family, ObjectiveTerm, RowBlock
 from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
@@ -70,7 +70,8 @@ def add_worst_case_budget(context: BuildContext) -> list[ObjectiveTerm]:
     budget = instance.stakes["max_worst_case_loss"].to_numpy()
     count = len(budget)
     slash = pair_slash_fraction(instance)
-    mesh, general = [], []
+    mesh: list[int] = []
+    general: list[int] = []
     if k >= 2:
         for i, pairs in enumerate(index.by_stake):
             if np.isnan(budget[i]):
@@ -123,7 +124,7 @@ def add_worst_case_budget(context: BuildContext) -> list[ObjectiveTerm]:
     return []
 
 
-def _stake_limit(column: str) -> object:
+def _stake_limit(column: str) -> Describe:
     return lambda instance, i: f"{column} of stake {instance.stakes.index[i]}"
 
 

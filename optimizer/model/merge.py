@@ -26,6 +26,7 @@ policy), so a 10,000 x 200 book can shrink a hundredfold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,8 +63,8 @@ class StakeMerge:
         """Fractions of the original pairs from the merged pairs' (fraction of stake)."""
         return np.asarray(fractions)[self.pair_origin]
 
-    def split_duals(self, duals: dict[str, dict[object, float]],
-                    pair_stake: np.ndarray) -> dict[str, dict[object, float]]:
+    def split_duals(self, duals: dict[str, dict[Any, float]],
+                    pair_stake: np.ndarray) -> dict[str, dict[Any, float]]:
         """Row duals of the original model from the merged model's.
 
         A merged row's dual, times each member's share of the merged value, is a dual
@@ -72,7 +73,7 @@ class StakeMerge:
         each original pair's stake position. Rows of services and holders are unchanged
         (what a row stands for is its family's record: ``RowBlock.merged_by``).
         """
-        split: dict[str, dict[object, float]] = {}
+        split: dict[str, dict[Any, float]] = {}
         for name, table in duals.items():
             merged_by = ROW_BLOCKS[name].merged_by
             if merged_by == "stake":
@@ -80,7 +81,7 @@ class StakeMerge:
                 members = _members(self.stake_class)
                 for key, value in table.items():
                     head, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-                    for i in members[head]:
+                    for i in members[int(head)]:
                         if self.value_share[i] == 0:
                             continue  # a stake of no value has no rows of its own
                         new_key = (int(i), *rest) if rest else int(i)
@@ -88,7 +89,8 @@ class StakeMerge:
             elif merged_by == "pair":
                 pairs = _members(self.pair_origin)
                 split[name] = {int(p): value * float(self.value_share[pair_stake[p]])
-                               for key, value in table.items() for p in pairs.get(key, ())}
+                               for key, value in table.items()
+                               for p in pairs.get(int(key), ())}
             else:
                 split[name] = dict(table)
         return split

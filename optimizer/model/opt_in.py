@@ -66,8 +66,9 @@ def add_opt_in(context: BuildContext) -> list[ObjectiveTerm]:
         rows.append(np.full(len(members) + 1, row))
         columns.append(np.r_[members, n_pairs + column_of[key]])
         coefficients.append(np.r_[index.value[members], -minimum[key[1]]])
+    floor_rows, floor_columns, floor_values = _joined(rows, columns, coefficients)
     model.min_allocation = MatrixRows(
-        floors, [model.x_alloc, model.opted_in], *_joined(rows, columns, coefficients),
+        floors, [model.x_alloc, model.opted_in], floor_rows, floor_columns, floor_values,
         lower=0.0, upper=np.nan, doc="sum_{i of h} V_i x_{i,s} >= l_s y_{h,s} (numeraire)")
     cap = holders["max_services"].to_numpy()
     per_holder: dict[int, list[int]] = {}
@@ -76,9 +77,11 @@ def add_opt_in(context: BuildContext) -> list[ObjectiveTerm]:
     limited = [h for h, ks in per_holder.items() if not np.isnan(cap[h]) and len(ks) > cap[h]]
     rows = [np.full(len(per_holder[h]), row) for row, h in enumerate(limited)]
     columns = [np.asarray(per_holder[h]) for h in limited]
+    cap_rows, cap_columns, cap_values = _joined(rows, columns,
+                                                [np.ones(len(c)) for c in columns])
     model.max_services = MatrixRows(
-        limited, [model.opted_in], *_joined(rows, columns, [np.ones(len(c)) for c in columns]),
-        lower=np.nan, upper=cap[limited] if limited else np.zeros(0),
+        limited, [model.opted_in], cap_rows, cap_columns, cap_values, lower=np.nan,
+        upper=cap[limited] if limited else np.zeros(0),
         doc="sum_s y_{h,s} <= K_h (services)")
     if context.elastic:
         return []
@@ -86,8 +89,12 @@ def add_opt_in(context: BuildContext) -> list[ObjectiveTerm]:
                           -np.asarray([cost[s] for _, s in keys], dtype=float))]
 
 
-def _joined(*parts: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-    return tuple(np.concatenate(part) if part else np.zeros(0) for part in parts)
+def _joined(rows: list[np.ndarray], columns: list[np.ndarray],
+            values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def joined(part: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(part) if part else np.zeros(0)
+
+    return joined(rows), joined(columns), joined(values)
 
 
 def _holder_service(instance: Instance, key: tuple[int, int]) -> str:

@@ -94,8 +94,8 @@ class MatrixRows(IndexedConstraint):
     """
 
     def __init__(self, keys: Sequence[Hashable], parts: Sequence[pyo.Var], rows: np.ndarray,
-                 columns: np.ndarray, coefficients: np.ndarray, lower: np.ndarray,
-                 upper: np.ndarray, doc: str) -> None:
+                 columns: np.ndarray, coefficients: np.ndarray, lower: np.ndarray | float,
+                 upper: np.ndarray | float, doc: str) -> None:
         IndexedConstraint.__init__(self, Any, doc=doc)
         count = len(keys)
         self.keys_of_rows = list(keys)
@@ -221,7 +221,7 @@ def rows_by_owner(owner: np.ndarray, chosen: np.ndarray, owner_count: int,
     return rows[pairs], pairs, coefficient[pairs]
 
 
-def _bounds(values: np.ndarray, count: int, missing: float) -> np.ndarray:
+def _bounds(values: np.ndarray | float, count: int, missing: float) -> np.ndarray:
     bounds = np.broadcast_to(np.asarray(values, dtype=float), (count,)).copy()
     bounds[np.isnan(bounds)] = missing
     return bounds

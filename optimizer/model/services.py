@@ -17,7 +17,7 @@ import numpy as np
 import pyomo.core as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.family import BuildContext, Describe, Family, ObjectiveTerm, RowBlock
 from optimizer.model.groups import group_members
 from optimizer.model.index import PairIndex
 from optimizer.model.rows import MatrixRows, positions, rows_by_owner
@@ -127,7 +127,7 @@ def _elastic_minimum(context: BuildContext, required: np.ndarray) -> list[Object
                           model.shortfall, -1.0 / minimum)]
 
 
-def _service_limit(column: str) -> object:
+def _service_limit(column: str) -> Describe:
     return lambda instance, s: f"{column} of service {instance.services.index[s]}"
 
 

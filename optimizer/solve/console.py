@@ -48,7 +48,7 @@ def _standard_output_to(target_fd: int | None) -> Iterator[None]:
             return
         null = os.open(os.devnull, os.O_WRONLY) if target_fd is None else None
         try:
-            os.dup2(null if null is not None else target_fd, 1)
+            os.dup2(null if target_fd is None else target_fd, 1)  # type: ignore[arg-type]
             try:
                 yield
             finally:

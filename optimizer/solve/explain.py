@@ -58,7 +58,7 @@ def explain_infeasibility(instance: Instance, options: SolveOptions,
     capacity = services["capacity"].to_numpy()
     supply = security_upper_bound(instance, PairIndex.of(instance, pair_upper_bound(instance)))
     found: list[str] = []
-    for s in required:
+    for s in (int(s) for s in required):
         name = services.index[s]
         if not np.isnan(capacity[s]) and capacity[s] < minimum[s]:
             found.append(f"service {name} requires {_money(minimum[s], numeraire)} of security "

@@ -20,6 +20,7 @@ import time
 from collections.abc import Hashable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import highspy
 import numpy as np
@@ -117,13 +118,17 @@ def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
                           "in size, or not a number); -v shows HiGHS's own message")
 
 
+def _log_to_stderr(event: Any) -> None:
+    sys.stderr.write(event.message)
+
+
 def new_highs(options: SolveOptions) -> highspy.Highs:
     """A HiGHS object with the options set (threads, seed, limits, log to stderr)."""
     highs = quiet_highs(log_to_stderr=options.verbose)
     threads = options.threads or 0
     highs.setOptionValue("output_flag", bool(options.verbose))
     if options.verbose:
-        highs.cbLogging.subscribe(lambda event: sys.stderr.write(event.message))
+        highs.cbLogging.subscribe(_log_to_stderr)
     highs.setOptionValue("threads", threads)
     highs.setOptionValue("random_seed", int(options.random_seed))
     highs.setOptionValue("presolve", options.presolve)
@@ -193,7 +198,7 @@ class HighsSession:
                             else termination)
         return self.termination
 
-    def set_option(self, name: str, value: object) -> None:
+    def set_option(self, name: str, value: bool | float | str) -> None:
         """Set a HiGHS option for the next runs (``presolve``, ``solver``...)."""
         self.highs.setOptionValue(name, value)
 

@@ -25,7 +25,7 @@ TERMINATION: dict[object, str] = {
     _M.kIterationLimit: "iteration_limit",
     _M.kSolutionLimit: "solution_limit",
     _M.kInterrupt: "interrupted",
-    _M.kHighsInterrupt: "interrupted",
+    _M.kHighsInterrupt: "interrupted",  # type: ignore[attr-defined]  # not in the stubs
     _M.kMemoryLimit: "memory_limit",
     _M.kModelEmpty: "empty_model",
     _M.kUnknown: "unknown",
