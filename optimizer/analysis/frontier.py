@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ class Frontier:
 
 def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
              compare_rebuild: bool = False, show_progress: bool = False,
-             **options: object) -> Frontier:
+             **options: Any) -> Frontier:
     """Trace ``points`` allocations from the least feasible risk to the unconstrained optimum."""
     if risk not in RISKS:
         raise ValueError(f"risk must be one of {', '.join(RISKS)}, got {risk!r}")
@@ -81,7 +82,7 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     session = HighsSession(built, settings)
     session.run()
     first = _read(instance, base, session)
-    top = first[risk] or 0.0
+    top = float(first[risk] or 0.0)
     floor = _least_risk(session, row) if top > 0 else 0.0
     session.restore_objective()
     first_seconds = time.perf_counter() - start
@@ -164,7 +165,7 @@ def _with_limit(instance: Instance, risk: str, limit: float) -> Instance:
     return instance.with_changes(keep_scenarios=True, parameters={"cvar_limit": limit})
 
 
-def _read(instance: Instance, base: Instance, session: HighsSession) -> dict[str, object]:
+def _read(instance: Instance, base: Instance, session: HighsSession) -> dict[str, Any]:
     """Evaluate the session's current solution (on ``base``, which carries the scenarios)."""
     status = session.status()
     if status not in ("optimal", "feasible"):

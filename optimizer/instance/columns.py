@@ -7,7 +7,7 @@ so a column is described once: its type, default, legal range, unit and meaning.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -275,7 +275,7 @@ def closest_name(name: str, known: Iterable[str]) -> str | None:
 
 
 def unknown_name_hint(name: str, known: Iterable[str],
-                      elsewhere: dict[str, Iterable[str]] | None = None) -> str | None:
+                      elsewhere: Mapping[str, Iterable[str]] | None = None) -> str | None:
     """Say where an unknown ``name`` belongs, or what it likely misspells.
 
     Parameters

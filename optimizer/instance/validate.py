@@ -258,15 +258,15 @@ def _type_table(table: RawTable, spec: Table, spelling: str, found: _Collector
     result = pd.DataFrame(typed, index=frame.index)
     if spec.id_column and spec.id_column in frame.columns:
         ids = result[spec.id_column]
-        first = {}
-        for row, value in enumerate(ids):
+        first: dict[object, int] = {}
+        for position, value in enumerate(ids):
             if value is None:
                 continue
             if value in first:
-                found.problem(where.iloc[row], spec.id_column,
+                found.problem(where.iloc[position], spec.id_column,
                               f"'{value}' is already used by {table.row_where[first[value]]}")
             else:
-                first[value] = row
+                first[value] = position
     return result, where
 
 
@@ -338,8 +338,8 @@ def _check_rules(typed: dict[str, pd.DataFrame], labels: dict[str, pd.Series],
     if len(scenarios) and not scenarios["probability"].isna().any():
         spread = scenarios.groupby("scenario", sort=False)["probability"].agg(["min", "max"])
         for scenario in spread.index[(spread["max"] - spread["min"]) > 0]:
-            row = int(np.flatnonzero((scenarios["scenario"] == scenario).to_numpy())[0])
-            found.problem(where.iloc[row], "probability", f"differs between the rows of scenario "
+            at = int(np.flatnonzero((scenarios["scenario"] == scenario).to_numpy())[0])
+            found.problem(where.iloc[at], "probability", f"differs between the rows of scenario "
                           f"'{scenario}': give one probability per scenario")
         total = float(spread["max"].sum())
         if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
