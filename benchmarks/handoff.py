@@ -4,7 +4,7 @@ Paths compared, each on its own freshly built model, all solving the same LP wit
 same HiGHS options (interior point, one thread, seed 0):
 
 - ``matrix``: the project's adapter (``optimizer.solve.highs``): the model compiled to a
-  CSC matrix (``optimizer.solve.matrices``), one ``highspy`` ``passModel`` call, solution
+  CSR matrix (``optimizer.solve.matrices``), one ``highspy`` ``passModel`` call, solution
   mapped back;
 - ``highs``: Pyomo's ``SolverFactory("highs")`` (``pyomo.contrib.solver``);
 - ``appsi_highs``: Pyomo's ``SolverFactory("appsi_highs")``.
@@ -27,8 +27,8 @@ import pyomo.environ as pyo
 
 from optimizer.instance.generate import generate_instance
 from optimizer.model.build import build_model
-from optimizer.solve.highs import solve_model
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.outcome import solve_model
 
 OPTIONS = {"solver": "ipm", "threads": 1, "random_seed": 0}
 
