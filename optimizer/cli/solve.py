@@ -1,0 +1,112 @@
+"""``restake solve``: the optimal allocation of one instance."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from optimizer.cli.errors import guarded
+from optimizer.cli.heavy import skip_scipy_submodules
+from optimizer.cli.inputs import check_writable, load
+from optimizer.cli.options import (
+    allow_extra_columns,
+    instance_argument,
+    json_option,
+    output_option,
+    solver_options,
+    verbose_option,
+)
+from optimizer.cli.output import show_solve, solve_outcome, worth_writing
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from optimizer.model.build import AllocationModel
+    from optimizer.results.result import Result
+
+
+@click.command()
+@instance_argument
+@output_option("Folder for the solution files.")
+@json_option("Print the summary as JSON.")
+@solver_options
+@click.option("--write-lp", type=click.Path(), help="Also write the model as an LP file.")
+@click.option("--no-merge", is_flag=True, help="Keep interchangeable stakes apart in the model "
+              "(merging them is exact; this is for checking and measuring).")
+@click.option("--compare-baselines", is_flag=True, help="Also evaluate the allocations "
+              "curators use today (equal split, pro rata to reward, greedy) and show the "
+              "optimizer's uplift.")
+@verbose_option
+@allow_extra_columns
+@guarded
+def solve(instance: str, output: str | None, as_json: bool, time_limit: float | None,
+          mip_gap: float | None, threads: int | None, random_seed: int, presolve: str,
+          solver: str, write_lp: str | None, no_merge: bool, compare_baselines: bool,
+          verbose: bool) -> None:
+    """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
+    started = time.monotonic()  # --time-limit counts from here: loading, building, solving
+    skip_scipy_submodules()
+    from optimizer.pipeline import build, solve_built
+
+    for target, kind in ((output, "folder"), (write_lp, "file")):
+        check_writable(target, kind)
+    built = build(load(instance), merge_stakes=not no_merge)
+    if write_lp:
+        write_lp_file(built, write_lp)
+    result = solve_built(built, started=started, time_limit=time_limit, mip_rel_gap=mip_gap,
+                         threads=threads, random_seed=random_seed, presolve=presolve,
+                         solver=solver, verbose=verbose)
+    if output and worth_writing(result):
+        result.to_dir(output)
+    comparison = baseline_comparison(built, result) if compare_baselines else None
+    show_solve(result, comparison, as_json)
+    sys.exit(solve_outcome(result, built.instance))
+
+
+def write_lp_file(built: AllocationModel, path: str) -> None:
+    """Write the built model in Pyomo's LP format, named as its components, atomically.
+
+    Parameters
+    ----------
+    built : AllocationModel
+        The model, as `optimizer.pipeline.build` returns it.
+    path : str
+        The LP file.
+    """
+    from pathlib import Path
+
+    import pyomo.environ  # noqa: F401  (registers Pyomo's file writers; the model needs less)
+    from pyomo.opt import ProblemFormat
+
+    from optimizer.atomic import atomic_path
+
+    with atomic_path(Path(path)) as staged:
+        built.model.write(str(staged), format=ProblemFormat.cpxlp,
+                          io_options={"symbolic_solver_labels": True})
+
+
+def baseline_comparison(built: AllocationModel, result: Result) -> pd.DataFrame | None:
+    """The allocations curators use today, evaluated beside the optimizer's.
+
+    Parameters
+    ----------
+    built : AllocationModel
+        The model solved (its instance is the one evaluated).
+    result : Result
+        The solve's result.
+
+    Returns
+    -------
+    DataFrame or None
+        `optimizer.analysis.baselines.compare`'s table; None when the solve found no
+        allocation.
+    """
+    if result.objective is None:
+        return None
+    from optimizer.analysis.baselines import compare
+    from optimizer.results.evaluate import evaluate
+
+    return compare(built.instance, evaluate(built.instance, result.allocation))
