@@ -16,8 +16,9 @@ import pytest
 
 import optimizer
 
-from .conftest import ROOT
+from .conftest import INSTANCES, ROOT
 
+TINY = str(INSTANCES / "tiny" / "cvar-limit.toml")
 HEAVY = ("pandas", "numpy", "scipy", "pyomo", "highspy", "matplotlib")
 
 
@@ -47,6 +48,14 @@ def test_start_up_imports_no_heavy_dependency(arguments: list[str]) -> None:
     modules = imported_modules(*arguments)
     assert "optimizer" in modules
     assert heavy(modules) == []
+
+
+def test_solve_skips_scipy_stats() -> None:
+    # Pyomo's hook on the import of scipy would add scipy.stats (about a second) to every
+    # solve; the model and the solver use scipy.sparse only.
+    modules = imported_modules("-m", "optimizer", "solve", TINY, "--json")
+    assert {"pyomo", "highspy"} <= modules
+    assert "scipy.stats" not in modules
 
 
 def test_the_check_sees_a_heavy_import() -> None:
