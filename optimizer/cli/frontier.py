@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from optimizer.cli.errors import guarded
-from optimizer.cli.heavy import skip_scipy_submodules
 from optimizer.cli.inputs import load
 from optimizer.cli.options import (
     allow_extra_columns,
@@ -37,7 +36,6 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
     """The reward-versus-risk efficient frontier of INSTANCE, from one persistent model."""
     from pathlib import Path
 
-    skip_scipy_submodules()
     from optimizer.analysis.frontier import frontier as trace
     from optimizer.analysis.plots import plot_frontier, pyplot
 

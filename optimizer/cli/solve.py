@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from optimizer.cli.errors import guarded
-from optimizer.cli.heavy import skip_scipy_submodules
 from optimizer.cli.inputs import check_writable, load
 from optimizer.cli.options import (
     allow_extra_columns,
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 @output_option("Folder for the solution files.")
 @json_option("Print the summary as JSON.")
 @solver_options
-@click.option("--write-lp", type=click.Path(), help="Also write the model as an LP file.")
+@click.option("--write-lp", type=click.Path(), help="Also write the model HiGHS solves as an "
+              "LP file (.mps: MPS).")
 @click.option("--no-merge", is_flag=True, help="Keep interchangeable stakes apart in the model "
               "(merging them is exact; this is for checking and measuring).")
 @click.option("--compare-baselines", is_flag=True, help="Also evaluate the allocations "
@@ -48,14 +49,13 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
           verbose: bool) -> None:
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
     started = time.monotonic()  # --time-limit counts from here: loading, building, solving
-    skip_scipy_submodules()
-    from optimizer.pipeline import build, solve_built
+    from optimizer.pipeline import build, solve_built, write_model
 
     for target, kind in ((output, "folder"), (write_lp, "file")):
         check_writable(target, kind)
     built = build(load(instance), merge_stakes=not no_merge)
     if write_lp:
-        write_lp_file(built, write_lp)
+        write_model(built, Path(write_lp))
     result = solve_built(built, started=started, time_limit=time_limit, mip_rel_gap=mip_gap,
                          threads=threads, random_seed=random_seed, presolve=presolve,
                          solver=solver, verbose=verbose)
@@ -64,28 +64,6 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     comparison = baseline_comparison(built, result) if compare_baselines else None
     show_solve(result, comparison, as_json)
     sys.exit(solve_outcome(result, built.instance))
-
-
-def write_lp_file(built: AllocationModel, path: str) -> None:
-    """Write the built model in Pyomo's LP format, named as its components, atomically.
-
-    Parameters
-    ----------
-    built : AllocationModel
-        The model, as `optimizer.pipeline.build` returns it.
-    path : str
-        The LP file.
-    """
-    from pathlib import Path
-
-    import pyomo.environ  # noqa: F401  (registers Pyomo's file writers; the model needs less)
-    from pyomo.opt import ProblemFormat
-
-    from optimizer.atomic import atomic_path
-
-    with atomic_path(Path(path)) as staged:
-        built.model.write(str(staged), format=ProblemFormat.cpxlp,
-                          io_options={"symbolic_solver_labels": True})
 
 
 def baseline_comparison(built: AllocationModel, result: Result) -> pd.DataFrame | None:

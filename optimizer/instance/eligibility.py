@@ -11,16 +11,12 @@ refused with the estimate instead of failing midway.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from optimizer.errors import ResourceError
 from optimizer.resources import HEADROOM, shown
-
-if TYPE_CHECKING:
-    from scipy import sparse
 
 BLOCK_CELLS = 2**24
 """Stake x service cells worked out at once (a few boolean arrays of this many bytes)."""
@@ -34,8 +30,8 @@ class _Rules:
     """One level of eligibility rules (by holder or by stake) as sparse owner x service sets."""
 
     owner_of_stake: np.ndarray
-    forbidden: sparse.csr_array
-    whitelisted: sparse.csr_array
+    forbidden: _SetMatrix
+    whitelisted: _SetMatrix
     listed: np.ndarray
 
 
@@ -78,7 +74,7 @@ def eligible_pairs(assets: pd.DataFrame, holders: pd.DataFrame, stakes: pd.DataF
     total = 0
     for start in range(0, len(stakes), step):
         rows = slice(start, min(start + step, len(stakes)))
-        block = accepted[asset_pos[rows]].toarray()
+        block = accepted.dense_rows(asset_pos[rows])
         block[:, every_asset] = True
         for level in levels:
             _apply(block, level, level.owner_of_stake[rows])
@@ -112,14 +108,14 @@ def eligible_pairs(assets: pd.DataFrame, holders: pd.DataFrame, stakes: pd.DataF
 def _apply(block: np.ndarray, level: _Rules, owners: np.ndarray) -> None:
     """Rule out, in place, the pairs of ``block`` that one level of rules forbids."""
     if level.forbidden.nnz:
-        block &= ~level.forbidden[owners].toarray()
+        block &= ~level.forbidden.dense_rows(owners)
     listed = level.listed[owners]
     if listed.any():  # an owner with a whitelist may use only the services it lists
-        block[listed] &= level.whitelisted[owners[listed]].toarray()
+        block[listed] &= level.whitelisted.dense_rows(owners[listed])
 
 
 def _accepts(assets: pd.DataFrame, services: pd.DataFrame
-             ) -> tuple[sparse.csr_array, np.ndarray]:
+             ) -> tuple[_SetMatrix, np.ndarray]:
     """Asset x service sets of the services' ``accepts`` lists, and the services taking any."""
     asset_index = pd.Index(assets.index)
     every_asset = np.array([accepted == "*" for accepted in services["accepts"]], dtype=bool)
@@ -161,11 +157,38 @@ def _rule_levels(holders: pd.DataFrame, stakes: pd.DataFrame, services: pd.DataF
     return levels
 
 
-def _set_matrix(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]
-                ) -> sparse.csr_array:
-    """A sparse boolean matrix, True at each (row, column) given (repeats allowed)."""
-    from scipy import sparse  # here, so that loading the command line stays quick
+@dataclass(frozen=True)
+class _SetMatrix:
+    """A sparse boolean matrix as row pointers and column positions (CSR without values).
 
+    The pairs need only whole rows of it, as dense boolean rows; numpy does that, and the
+    command line does not pay scipy's import (which Pyomo's import hook makes a second).
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    columns: int
+
+    @property
+    def nnz(self) -> int:
+        """The number of True cells."""
+        return len(self.indices)
+
+    def dense_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The given rows (repeats allowed) as a dense boolean array, one row each."""
+        rows = np.asarray(rows, dtype=np.int64)
+        dense = np.zeros((len(rows), self.columns), dtype=bool)
+        counts = self.indptr[rows + 1] - self.indptr[rows]
+        if counts.sum():
+            owner = np.repeat(np.arange(len(rows)), counts)
+            starts = np.repeat(self.indptr[rows], counts)
+            offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            dense[owner, self.indices[starts + offset]] = True
+        return dense
+
+
+def _set_matrix(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> _SetMatrix:
+    """A sparse boolean matrix, True at each (row, column) given (repeats allowed)."""
     key = np.unique(rows.astype(np.int64) * shape[1] + columns.astype(np.int64))
-    return sparse.csr_array((np.ones(len(key), dtype=bool), (key // shape[1], key % shape[1])),
-                            shape=shape)
+    counts = np.bincount(key // shape[1], minlength=shape[0])
+    return _SetMatrix(np.r_[0, np.cumsum(counts)].astype(np.int64), key % shape[1], shape[1])
