@@ -2,8 +2,8 @@
 
 Results go to standard output or files, warnings and problems to standard error. The
 commands decide nothing of it: each passes what it computed, and these functions choose
-the format (JSON or tables), whether a solution is written, the warnings worth a line
-and the exit code.
+the format (JSON or tables), the warnings worth a line and the exit code; whether a
+solution is written is the result's to say (``Result.worth_writing``).
 """
 
 from __future__ import annotations
@@ -34,25 +34,6 @@ def echo_warnings(warnings: Iterable[object]) -> None:
     """
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-
-
-def worth_writing(result: Result) -> bool:
-    """Whether a solve's files may replace what its output folder holds.
-
-    A failed solve (no feasible allocation, or one breaking limits) leaves any previous
-    output as it was.
-
-    Parameters
-    ----------
-    result : Result
-        The solve's result.
-
-    Returns
-    -------
-    bool
-        True when the result has an allocation within every limit.
-    """
-    return result.status != "error" and not result.violations
 
 
 def show_solve(result: Result, comparison: pd.DataFrame | None, as_json: bool) -> None:

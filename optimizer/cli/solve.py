@@ -19,7 +19,7 @@ from optimizer.cli.options import (
     solver_options,
     verbose_option,
 )
-from optimizer.cli.output import show_solve, solve_outcome, worth_writing
+from optimizer.cli.output import show_solve, solve_outcome
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +59,7 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
     result = solve_built(built, started=started, time_limit=time_limit, mip_rel_gap=mip_gap,
                          threads=threads, random_seed=random_seed, presolve=presolve,
                          solver=solver, verbose=verbose)
-    if output and worth_writing(result):
+    if output and result.worth_writing:
         result.to_dir(output)
     comparison = baseline_comparison(built, result) if compare_baselines else None
     show_solve(result, comparison, as_json)

@@ -73,7 +73,17 @@ class Result:
     is_mip: bool = False
     scenario_count: int = 0
     holders: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """Per holder, the restaking-graph security condition (see ``analysis.security``)."""
+    """Per holder, the restaking-graph security condition, as the evaluator computed it
+    (``optimizer.results.checks.graph``)."""
+
+    @property
+    def worth_writing(self) -> bool:
+        """Whether this result's files may replace what an output folder holds.
+
+        Only an allocation within every limit is written: a failed solve (no feasible
+        allocation, or one breaking limits) leaves any previous output as it was.
+        """
+        return self.status != "error" and not self.violations
 
     @property
     def exit_code(self) -> int:
