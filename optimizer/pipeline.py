@@ -55,11 +55,14 @@ def solve(instance: Instance, merge_stakes: bool = True, **options: Any) -> Resu
     return solve_built(build(instance, merge_stakes), started=started, **options)
 
 
-def build(instance: Instance, merge_stakes: bool = True) -> AllocationModel:
+def build(instance: Instance, merge_stakes: bool = True,
+          risk_limit: tuple[str, float] | None = None) -> AllocationModel:
     """Build the model of ``instance``, with its CVaR scenarios when it uses CVaR.
 
     With ``merge_stakes``, interchangeable stakes become one stake of the model (see
     ``optimizer.model.merge``), and the solution is split back to the original stakes.
+    ``risk_limit`` (a measure and a limit in the numeraire) adds the row the frontier
+    moves (``optimizer.model.risk_rows``).
 
     Raises
     ------
@@ -72,7 +75,7 @@ def build(instance: Instance, merge_stakes: bool = True) -> AllocationModel:
     before_model = time.perf_counter() - start
     check_fits(merge.instance if merge is not None else instance,
                len(scenarios.rows) if scenarios is not None else 0)
-    built = build_model(instance, scenarios, merge=merge)
+    built = build_model(instance, scenarios, merge=merge, risk_limit=risk_limit)
     built.build_seconds += before_model  # sampling and the reduction are part of building
     return built
 

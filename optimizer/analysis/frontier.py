@@ -26,13 +26,11 @@ import pandas as pd
 from optimizer.analysis.progress import progress
 from optimizer.errors import InstanceError, Problem
 from optimizer.instance import Instance
-from optimizer.model.build import AllocationModel, build_model
+from optimizer.model.build import AllocationModel
 from optimizer.model.families import risk_row
 from optimizer.model.loss_limits import service_loss_rate
-from optimizer.model.memory import check_fits
-from optimizer.model.merge import merge_interchangeable
 from optimizer.model.risk_rows import MEASURES
-from optimizer.model.tail_risk import uses_cvar
+from optimizer.pipeline import build
 from optimizer.results.evaluate import allocation_frame, evaluate
 from optimizer.solve.highs import HighsSession
 from optimizer.solve.options import SolveOptions
@@ -138,11 +136,7 @@ def _build_with_limit(instance: Instance, risk: str, limit: float) -> Allocation
                 f"instance {instance.name}", "slash_probability",
                 "x slash_fraction is 0 for every eligible service: no allocation can lose "
                 "anything in expectation, so there is no expected-loss frontier to trace")])
-    scenarios = instance.scenario_set() if uses_cvar(instance) else None
-    merge = merge_interchangeable(instance)
-    check_fits(merge.instance if merge is not None else instance,
-               len(scenarios.rows) if scenarios is not None else 0)
-    return build_model(instance, scenarios, merge=merge, risk_limit=(risk, limit))
+    return build(instance, risk_limit=(risk, limit))
 
 
 def portfolio_worst_case(instance: Instance, services: pd.DataFrame) -> float:
