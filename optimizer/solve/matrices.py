@@ -22,13 +22,10 @@ import pyomo.core as pyo
 from optimizer.model.build import AllocationModel
 from optimizer.model.rows import MatrixRows
 
-INFINITY = 1e30
-"""HiGHS's infinity (``highspy.kHighsInf`` is ``inf``; any value >= 1e20 counts)."""
-
 
 @dataclass(frozen=True)
-class RowBlock:
-    """The consecutive matrix rows of one row family.
+class RowSpan:
+    """The consecutive matrix rows of one row family (its record is a ``RowBlock``).
 
     Attributes
     ----------
@@ -68,7 +65,7 @@ class StandardForm:
     indptr: np.ndarray
     indices: np.ndarray
     data: np.ndarray
-    blocks: list[RowBlock]
+    blocks: list[RowSpan]
     columns: list
     """The Pyomo variable of each column."""
     pair_column: np.ndarray
@@ -84,7 +81,7 @@ class StandardForm:
         return sparse.csr_array((self.data, self.indices, self.indptr),
                                 shape=(len(self.row_lower), len(self.cost)))
 
-    def block(self, name: str) -> RowBlock | None:
+    def block(self, name: str) -> RowSpan | None:
         """The rows of the family ``name``, ``None`` when the model has none."""
         return next((block for block in self.blocks if block.name == name), None)
 
@@ -101,7 +98,7 @@ def compile_standard_form(built: AllocationModel) -> StandardForm:
         columns.extend(component.values())
     col_lower, col_upper, integrality = _column_bounds(columns)
 
-    blocks: list[RowBlock] = []
+    blocks: list[RowSpan] = []
     pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     lowers: list[np.ndarray] = []
     uppers: list[np.ndarray] = []
@@ -115,7 +112,7 @@ def compile_standard_form(built: AllocationModel) -> StandardForm:
         pieces.append(_moved_columns(component, offset_of))
         lowers.append(component.lower)
         uppers.append(component.upper)
-        blocks.append(RowBlock(component.local_name, count, count + len(component),
+        blocks.append(RowSpan(component.local_name, count, count + len(component),
                                component.keys_of_rows))
         count += len(component)
 
