@@ -18,7 +18,7 @@ import pandas as pd
 
 from optimizer.errors import InfeasibleError, SolverError
 from optimizer.results.evaluate import Violation
-from optimizer.results.write import write_solution
+from optimizer.results.write import check_declared, write_solution
 from optimizer.solve.status import EXIT_CODES, Status
 
 
@@ -139,7 +139,12 @@ class Result:
         return _finite(summary)
 
     def to_dir(self, path: str | os.PathLike[str]) -> None:
-        """Write the solution files to the folder ``path``, atomically (all or nothing)."""
+        """Write the solution files to the folder ``path``, atomically (all or nothing).
+
+        Each table has exactly the columns ``optimizer.instance.outputs`` declares
+        (checked before anything is written).
+        """
+        check_declared(self)
         write_solution(self, Path(path))
 
     def to_json(self) -> str:

@@ -45,15 +45,30 @@ def write_solution(result: Solution, folder: Path) -> None:
     """
     with atomic_path(folder, frozenset(SOLUTION_FILES)) as staged:
         staged.mkdir()
-        frames = {"allocation.csv": result.allocation, "stakes.csv": result.stakes,
-                  "services.csv": result.services, "holders.csv": result.holders}
-        for file, frame in frames.items():
-            declared = [column.name for column in OUTPUT_TABLES[file].columns]
-            if list(frame.columns) != declared and not frame.empty:
-                raise AssertionError(f"{file} has the columns {list(frame.columns)}, not the "
-                                     f"declared {declared} (optimizer/instance/outputs.py)")
-            frame.reindex(columns=declared).to_csv(staged / file, index=False)
+        for file, frame in _frames(result).items():
+            frame.to_csv(staged / file, index=False)
         (staged / "summary.json").write_text(result.to_json() + "\n", encoding="utf-8")
+
+
+def check_declared(result: Solution) -> None:
+    """Check that a result's tables have exactly the columns the outputs' dictionary declares.
+
+    Raises
+    ------
+    AssertionError
+        When a table's columns differ from ``optimizer.instance.outputs`` (a table without
+        rows and columns, a failed solve's, passes).
+    """
+    for file, frame in _frames(result).items():
+        declared = [column.name for column in OUTPUT_TABLES[file].columns]
+        if list(frame.columns) != declared and len(frame.columns):
+            raise AssertionError(f"{file} has the columns {list(frame.columns)}, not the "
+                                 f"declared {declared} (optimizer/instance/outputs.py)")
+
+
+def _frames(result: Solution) -> dict[str, pd.DataFrame]:
+    return {"allocation.csv": result.allocation, "stakes.csv": result.stakes,
+            "services.csv": result.services, "holders.csv": result.holders}
 
 
 def read_allocation(path: Path) -> pd.DataFrame:
