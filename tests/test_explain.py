@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,6 +53,49 @@ def test_milp_conflict_names_the_holder_cap() -> None:
     assert result.status == "infeasible"
     text = " ".join(result.explanation)
     assert "requires 30 ETH" in text and "max_services of holder op" in text, text
+
+
+def test_a_secured_minimum_that_binds_is_named_and_an_unsecured_one_is_not() -> None:
+    # The stake is wholly behind "old" and may move half of it (turnover_limit 50): keeping
+    # "old" secured (80) leaves 20 for the required "new" (70). The elastic solution keeps
+    # "old" secured, so its minimum binds and is named.
+    def instance(old_minimum: float) -> optimizer.Instance:
+        return optimizer.Instance.from_frames(
+            assets=pd.DataFrame({"asset": ["stETH"], "price": [1.0]}),
+            stakes=pd.DataFrame({"stake": ["a-steth"], "holder": ["a"], "asset": ["stETH"],
+                                 "amount": [100.0]}),
+            services=pd.DataFrame({"service": ["old", "new"], "reward_rate": [0.03, 0.04],
+                                   "min_security": [old_minimum, 70.0],
+                                   "required": [False, True]}),
+            current=pd.DataFrame({"stake": ["a-steth"], "service": ["old"],
+                                  "fraction": [1.0]}),
+            parameters={"turnover_cost": 0.001, "turnover_limit": 50.0}, name="semi")
+
+    text = " ".join(optimizer.solve(instance(80.0)).explanation)
+    assert "at most 20.0001 ETH" in text and "min_security of service old" in text, text
+
+    # Where u_s = 0 the row X_s >= M_s u_s is no minimum of the user's: a dual on it is
+    # not named (the record's switched_by), whatever its size.
+    from optimizer.pipeline import build
+    from optimizer.solve.explain import _binding_limits
+
+    built = build(instance(80.0))
+    secured = list(built.model.secured.keys())
+    assert secured == [0]
+
+    class Session:
+        def __init__(self, on: float) -> None:
+            self.on = on
+
+        def row_duals(self) -> dict:
+            return {"security_minimum": {0: -0.5}}
+
+        def values(self, name: str) -> np.ndarray:
+            assert name == "secured"
+            return np.array([self.on])
+
+    assert _binding_limits(built, Session(1.0)) == "min_security of service old"
+    assert _binding_limits(built, Session(0.0)) == ""
 
 
 def _one_holder(other: dict | None = None, **service: object) -> optimizer.Instance:

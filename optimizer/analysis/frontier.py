@@ -53,7 +53,7 @@ class Frontier:
     allocations : pandas.DataFrame
         point, stake, service, fraction, value: each point's allocation.
     first_seconds : float
-        Build, hand-off and the first solve, seconds.
+        Build, hand-off, the first solve and the least-risk solve, seconds.
     """
 
     risk: str
@@ -130,7 +130,9 @@ def _least_risk(session: HighsSession, row: str) -> float:
 def _build_with_limit(instance: Instance, risk: str, limit: float) -> AllocationModel:
     """The model of ``instance`` with a row limiting the risk measure to ``limit``."""
     if risk == "expected_loss":
-        rate = service_loss_rate(instance)[instance.pairs["service_pos"].to_numpy()]
+        pairs = instance.pairs
+        rate = (service_loss_rate(instance)[pairs["service_pos"].to_numpy()]
+                * instance.stake_value.to_numpy()[pairs["stake_pos"].to_numpy()])
         if not (rate > 0).any():
             raise InstanceError([Problem(
                 f"instance {instance.name}", "slash_probability",

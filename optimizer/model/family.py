@@ -68,8 +68,14 @@ class RowBlock:
     bound_is_limit : bool
         Whether the row's bound is the limit itself (so its converted dual is per unit of
         ``limit``). False where the limit enters as a coefficient (``max_holder_share``:
-        sum V x - q X <= q E; ``min_allocation``: sum V x - l y >= 0): the dual is then per
-        unit of the row's bound, in ``unit``.
+        sum V x - q X <= q E; ``min_allocation``: sum V x - l y >= 0) or the bound is the
+        limit less a constant (``turnover_limit``: T less the value stranded off the
+        pairs): the dual is then per unit of the row's bound, in ``unit``.
+    switched_by : str or None
+        The binary variable component, keyed like the rows, that switches the limit on:
+        the row limits only where that binary is 1 (``security_minimum``: X_s >= M_s u_s
+        is no minimum where u_s = 0). A reader of duals names such a row only where it is
+        switched on.
     """
 
     name: str
@@ -80,6 +86,7 @@ class RowBlock:
     describe: Describe | None = None
     risk: str | None = None
     bound_is_limit: bool = True
+    switched_by: str | None = None
 
     def dual_factor(self, scale: float) -> float:
         """What turns the model's dual into numeraire per year per unit of the bound."""

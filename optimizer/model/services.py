@@ -137,7 +137,7 @@ FAMILY = Family(
     add=add_security,
     rows=(RowBlock("security_definition", "service", "numeraire", in_numeraire=True),
           RowBlock("security_minimum", "service", "numeraire", "services.min_security",
-                   in_numeraire=True, bound_is_limit=False,
+                   in_numeraire=True, bound_is_limit=False, switched_by="secured",
                    describe=_service_limit("min_security")),
           RowBlock("security_switch", "service", "numeraire", in_numeraire=True),
           # The elastic row of a required minimum (the explanation's own subject: unnamed).

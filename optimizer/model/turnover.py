@@ -93,10 +93,12 @@ FAMILY = Family(
     add=add_turnover,
     rows=(RowBlock("turnover_up", "pair", "fraction of stake"),
           RowBlock("turnover_down", "pair", "fraction of stake"),
+          # Their bound is T less the value stranded on pairs no longer eligible.
           RowBlock("turnover_limit", "portfolio", "numeraire", "parameters.turnover_limit",
-                   in_numeraire=True, describe=lambda instance, key: "turnover_limit"),
+                   in_numeraire=True, bound_is_limit=False,
+                   describe=lambda instance, key: "turnover_limit"),
           RowBlock("turnover_limit_elastic", "portfolio", "numeraire",
-                   "parameters.turnover_limit", in_numeraire=True,
+                   "parameters.turnover_limit", in_numeraire=True, bound_is_limit=False,
                    describe=lambda instance, key: "turnover_limit")),
     objective=("- tau x value moved, turnover cost (numeraire per year)",),
     checks=("turnover_limit",))

@@ -99,7 +99,7 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
         # Duals of the LP with the binaries fixed at the elastic MILP's choices.
         session.fix_integers()
         session.run(options.time_limit)
-    binding = ", ".join(filter(None, [tight, _binding_limits(built, session.row_duals())]))
+    binding = ", ".join(filter(None, [tight, _binding_limits(built, session)]))
     minimum = instance.effective_min_security.to_numpy()
     services, numeraire = instance.services, instance.numeraire
     found = []
@@ -149,17 +149,31 @@ def _tight_holder_caps(built: AllocationModel, session: HighsSession) -> str:
     return ", ".join(tight)
 
 
-def _binding_limits(built: AllocationModel, duals: dict[str, dict[object, float]]) -> str:
-    """The limits whose rows have a nonzero dual, in the instance's words (a few named)."""
+def _binding_limits(built: AllocationModel, session: HighsSession) -> str:
+    """The limits whose rows have a nonzero dual, in the instance's words (a few named).
+
+    A row that a binary switches on (``RowBlock.switched_by``) is named only where the
+    binary is 1 at the solution: elsewhere it is no limit of the user's.
+    """
     named: list[str] = []
-    for family, rows in duals.items():
-        describe = ROW_BLOCKS[family].describe
-        if describe is None:
+    for family, rows in session.row_duals().items():
+        block = ROW_BLOCKS[family]
+        if block.describe is None:
             continue
+        switched_on = _switched_on(built, session, block.switched_by)
         for key, dual in rows.items():
-            if abs(dual) > 1e-9:
-                named.append(describe(built.instance, key))
+            if abs(dual) > 1e-9 and (switched_on is None or switched_on.get(key, False)):
+                named.append(block.describe(built.instance, key))
     named = list(dict.fromkeys(named))
     if len(named) > MAX_NAMED:
         return ", ".join(named[:MAX_NAMED]) + f" and {len(named) - MAX_NAMED} more"
     return ", ".join(named)
+
+
+def _switched_on(built: AllocationModel, session: HighsSession,
+                 binary: str | None) -> dict[object, bool] | None:
+    """Which keys of the binary component ``binary`` are 1 (None without a binary)."""
+    if binary is None:
+        return None
+    component = getattr(built.model, binary)
+    return dict(zip(component.keys(), session.values(binary) > 0.5, strict=True))
