@@ -23,9 +23,9 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from optimizer import atomic
+from optimizer.atomic import atomic_path, remove_leftovers
 from optimizer.errors import OutputError
-from optimizer.instance import atomic
-from optimizer.instance.atomic import atomic_path, remove_leftovers
 from optimizer.results.write import SOLUTION_FILES, write_solution
 
 from .conftest import INSTANCES, ROOT

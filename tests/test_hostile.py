@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import optimizer
+from optimizer.atomic import atomic_path
 from optimizer.errors import InstanceError, OutputError
-from optimizer.instance.atomic import atomic_path
 from optimizer.instance.cells import FORMULA_STARTS
 from optimizer.results.write import SOLUTION_FILES, read_allocation
 

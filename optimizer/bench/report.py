@@ -108,7 +108,7 @@ def markdown(runs: pd.DataFrame, title: str, command: str) -> str:
 def scaling_plot(runs: pd.DataFrame, path: Path) -> None:
     """Total time against pairs, log-log, restake and the direct formulation (PNG)."""
     from optimizer.analysis.plots import pyplot
-    from optimizer.instance.io import atomic_path
+    from optimizer.atomic import atomic_path
 
     plt = pyplot()
     table = summarize(runs)
