@@ -299,3 +299,40 @@ def test_defaults_are_applied(base_document: dict, tmp_path: Path) -> None:
     assert instance.parameters.worst_case_k == 1 and instance.parameters.cvar_alpha == 0.95
     assert list(instance.holders.index) == ["a", "b"]  # implied by the stakes
     assert instance.stake_value["b-eigen"] == pytest.approx(50.0)
+
+
+def _float_columns() -> list:
+    from optimizer.instance.columns import PARAMETERS, TABLES
+
+    columns = [c for table in TABLES.values() for c in table.columns] + list(PARAMETERS)
+    return [c for c in columns if c.kind in ("float", "int")]
+
+
+@pytest.mark.parametrize("column", _float_columns(), ids=lambda c: c.name)
+def test_plain_numbers_are_typed_as_the_cell_by_cell_path_types_them(
+        column, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The numpy path for columns of plain legal numbers must give exactly what the
+    # cell-by-cell path gives (which also handles every bad cell).
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    from optimizer.instance import cells
+
+    low = column.low if column.low is not None else -5.0
+    high = column.high if column.high is not None else low + 10.0
+    inside = [low + (high - low) * t for t in (0.25, 0.5, 0.75)]
+    if column.kind == "int":
+        inside = [int(math.ceil(low)) + k for k in range(3) if math.ceil(low) + k <= high]
+    samples = [inside, [*inside, float("nan")], [inside[0]]]
+    assert cells._plain_numbers(pd.Series(inside, dtype=object), column) is not None
+    for cells_given in samples:
+        series = pd.Series(cells_given, dtype=object)
+        fast = cells.convert_cells(series, column)
+        with monkeypatch.context() as patched:
+            patched.setattr(cells, "_plain_numbers", lambda *args: None)
+            slow = cells.convert_cells(series, column)
+        assert fast[0].dtype == slow[0].dtype, column.name
+        np.testing.assert_array_equal(fast[0].to_numpy(), slow[0].to_numpy())
+        assert fast[1].tolist() == slow[1].tolist()

@@ -27,6 +27,10 @@ def _is_missing(value: Any) -> bool:
 
 def convert_cells(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     """Type one column: the typed values, and per row a problem message or None."""
+    if column.kind in ("float", "int"):
+        typed = _plain_numbers(series, column)
+        if typed is not None:
+            return typed
     missing = series.map(_is_missing).astype(bool)
     bad = pd.Series([None] * len(series), index=series.index, dtype=object)
     if column.kind in ("float", "int"):
@@ -99,6 +103,38 @@ def convert_cells(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Seri
     if column.required:
         bad[missing] = "is missing (required)"
     return _object_where(parsed, ~missing & ~unparsed), bad
+
+
+def _plain_numbers(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series] | None:
+    """The typed column at once when every cell is a plain, legal number (or NaN).
+
+    Most columns of most instances are: numbers from TOML or JSON, every one finite, in
+    range and (for integers) whole. Then no cell needs a message and the column is typed
+    with numpy alone; anything else (text, a bad value, a missing required cell) returns
+    None and takes the cell-by-cell path, which says what is wrong where.
+    """
+    cells = series.to_numpy(dtype=object)
+    if not all(type(cell) is float or type(cell) is int for cell in cells):
+        return None
+    numbers = np.asarray(cells, dtype=float)
+    missing = np.isnan(numbers)
+    present = numbers[~missing]
+    if (missing.any() and column.required) or not np.isfinite(present).all():
+        return None
+    if column.kind == "int" and ((present % 1 != 0).any()
+                                 or (np.abs(present) > LARGEST_INTEGER).any()):
+        return None
+    low, high = column.low, column.high
+    if low is not None and ((present <= low) if column.low_open else (present < low)).any():
+        return None
+    if high is not None and ((present >= high) if column.high_open
+                             else (present > high)).any():
+        return None
+    default = np.nan if column.default is None else float(column.default)
+    values = pd.Series(np.where(missing, default, numbers), index=series.index)
+    if column.kind == "int" and column.default is not None:
+        values = values.astype("int64")
+    return values, pd.Series([None] * len(series), index=series.index, dtype=object)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@")
