@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,9 @@ def test_a_secured_minimum_that_binds_is_named_and_an_unsecured_one_is_not() -> 
             parameters={"turnover_cost": 0.001, "turnover_limit": 50.0}, name="semi")
 
     text = " ".join(optimizer.solve(instance(80.0)).explanation)
-    assert "at most 20.0001 ETH" in text and "min_security of service old" in text, text
+    # 20 ETH, to the elastic LP's tolerances (HiGHS 1.16 says 20.0001, 1.15 says 20).
+    assert re.search(r"at most 20(\.0+1?)? ETH", text), text
+    assert "min_security of service old" in text, text
 
     # Where u_s = 0 the row X_s >= M_s u_s is no minimum of the user's: a dual on it is
     # not named (the record's switched_by), whatever its size.
