@@ -54,12 +54,17 @@ class Frontier:
         point, stake, service, fraction, value: each point's allocation.
     first_seconds : float
         Build, hand-off, the first solve and the least-risk solve, seconds.
+    current : dict or None
+        The instance's current allocation (its ``current`` table) measured like a point:
+        objective, reward, expected_loss, cvar, portfolio_worst_case (numeraire) and
+        ``violations`` (how many limits it breaks); None without a current allocation.
     """
 
     risk: str
     points: pd.DataFrame
     allocations: pd.DataFrame
     first_seconds: float
+    current: dict[str, Any] | None = None
 
 
 def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
@@ -111,7 +116,18 @@ def frontier(instance: Instance, points: int = 10, risk: str = "cvar",
     frame = pd.concat(allocations, ignore_index=True) if allocations else pd.DataFrame()
     if len(frame):
         frame = frame[["point", "stake", "service", "fraction", "value"]]
-    return Frontier(risk, table, frame, first_seconds)
+    return Frontier(risk, table, frame, first_seconds, _current(instance, base))
+
+
+def _current(instance: Instance, base: Instance) -> dict[str, Any] | None:
+    """The current allocation measured like a frontier point (None without one)."""
+    if not len(instance.current):
+        return None
+    evaluation = evaluate(base, instance.current[["stake", "service", "fraction"]])
+    return {"objective": evaluation.objective, "reward": evaluation.reward,
+            "expected_loss": evaluation.expected_loss, "cvar": evaluation.cvar,
+            "portfolio_worst_case": portfolio_worst_case(base, evaluation.services),
+            "violations": len(evaluation.violations)}
 
 
 def _least_risk(session: HighsSession, row: str) -> float:

@@ -26,31 +26,79 @@ def pyplot() -> Any:
     return plt
 
 
-def plot_frontier(points: Any, risk: str, numeraire: str, path: Path) -> None:
-    """Expected net reward against risk, one marker per solved point (PNG, atomic)."""
+def risk_label(risk: str, numeraire: str, cvar_alpha: float, worst_case_k: int) -> str:
+    """The frontier's risk measure in words, with its unit (an axis label)."""
+    if risk == "cvar":
+        return f"CVaR at {cvar_alpha:.0%} of the portfolio's slashing loss ({numeraire})"
+    if risk == "expected_loss":
+        return f"expected slashing loss ({numeraire} per year)"
+    services = "service" if worst_case_k == 1 else f"{worst_case_k} services"
+    return f"loss if the {services} costing the portfolio most slash at once ({numeraire})"
+
+
+def plot_frontier(frontier: Any, instance: Any, path: Path) -> None:
+    """Expected net reward against risk, one marker per solved point (PNG, atomic).
+
+    The title names the instance; the x axis names the measure precisely (its confidence
+    level, its number of services). The unconstrained optimum (the allocation ``restake
+    solve`` returns when the instance sets no limit on this measure) is marked, and so is
+    the instance's current allocation when it has one (``Frontier.current``).
+    """
     plt = pyplot()
-    solved = points[points["objective"].notna()]
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    axes.plot(solved[risk], solved["objective"], marker="o")
-    axes.set_xlabel(f"{risk.replace('_', ' ')} ({numeraire})")
+    parameters, numeraire, risk = instance.parameters, instance.numeraire, frontier.risk
+    solved = frontier.points[frontier.points["objective"].notna()]
+    figure, axes = plt.subplots(figsize=(8, 5))
+    axes.plot(solved[risk], solved["objective"], marker="o", label="efficient frontier")
+    if len(solved):
+        top = solved.iloc[-1]
+        axes.scatter([top[risk]], [top["objective"]], s=120, facecolors="none",
+                     edgecolors="black", zorder=3, label="unconstrained optimum")
+    current = getattr(frontier, "current", None)
+    if current is not None and current.get(risk) is not None:
+        broken = current.get("violations", 0)
+        label = "current allocation" + (f" (breaks {broken} limit{'s' * (broken != 1)})"
+                                        if broken else "")
+        axes.scatter([current[risk]], [current["objective"]], marker="X", s=90, color="C3",
+                     zorder=3, label=label)
+    axes.set_xlabel(risk_label(risk, numeraire, parameters.cvar_alpha,
+                               parameters.worst_case_k))
     axes.set_ylabel(f"expected net reward ({numeraire} per year)")
-    axes.set_title("Efficient frontier")
+    axes.set_title(f"{instance.name}: reward against risk, {len(solved)} allocations")
     axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    with atomic_path(Path(path)) as staged:
-        figure.savefig(staged, format="png", dpi=120)
-    plt.close(figure)
+    axes.legend(loc="lower right")
+    _save(plt, figure, path)
 
 
-def plot_losses(losses: Any, probability: Any, numeraire: str, path: Path) -> None:
-    """Histogram of the simulated portfolio loss, weighted by scenario probability (PNG)."""
+def plot_losses(simulation: Any, instance: Any, path: Path, level: float = 0.95) -> None:
+    """Histogram of the simulated yearly portfolio loss, with its mean, VaR and CVaR (PNG).
+
+    Weighted by scenario probability, on a log scale; vertical lines mark the expected
+    loss and the VaR and CVaR at ``level`` (one of the simulation's levels).
+    """
     plt = pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    axes.hist(losses, bins=50, weights=probability)
+    numeraire = instance.numeraire
+    measures = dict(zip(simulation.summary["measure"], simulation.summary["value"],
+                        strict=True))
+    figure, axes = plt.subplots(figsize=(8, 5))
+    axes.hist(simulation.losses, bins=50, weights=simulation.probability, color="C0",
+              alpha=0.8, label="probability of each loss")
     axes.set_yscale("log")
-    axes.set_xlabel(f"portfolio slashing loss ({numeraire})")
+    marks = [("expected loss", measures.get("expected_loss"), "C2", "-"),
+             (f"VaR {level:.0%}", measures.get(f"var_{level:g}"), "C1", "--"),
+             (f"CVaR {level:.0%}", measures.get(f"cvar_{level:g}"), "C3", ":")]
+    for name, value, color, style in marks:
+        if value is not None:
+            axes.axvline(value, color=color, linestyle=style, linewidth=2,
+                         label=f"{name}: {value:,.4g} {numeraire}")
+    axes.set_xlabel(f"portfolio slashing loss in one year ({numeraire})")
     axes.set_ylabel("probability")
-    axes.set_title("Simulated slashing losses")
+    axes.set_title(f"{instance.name}: simulated yearly slashing loss "
+                   f"({simulation.runs:,} scenarios, seed {simulation.seed})")
+    axes.legend(loc="upper right")
+    _save(plt, figure, path)
+
+
+def _save(plt: Any, figure: Any, path: Path) -> None:
     figure.tight_layout()
     with atomic_path(Path(path)) as staged:
         figure.savefig(staged, format="png", dpi=120)

@@ -106,7 +106,11 @@ def markdown(runs: pd.DataFrame, title: str, command: str) -> str:
 
 
 def scaling_plot(runs: pd.DataFrame, path: Path) -> None:
-    """Total time against pairs, log-log, restake and the direct formulation (PNG)."""
+    """Total time against pairs, log-log, restake and the direct formulation (PNG).
+
+    When every case has the same number of pairs (the tiny suite) a size axis would put
+    them all at one x: the cases are then side by side, named, instead.
+    """
     from optimizer.analysis.plots import pyplot
     from optimizer.atomic import atomic_path
 
@@ -116,16 +120,29 @@ def scaling_plot(runs: pd.DataFrame, path: Path) -> None:
              and (pd.to_numeric(table[column], errors="coerce") > 0).any()]
     if not timed:  # a log axis of nothing: say so rather than fail
         raise OutputError("no run has a time to plot (every run failed or was skipped)")
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for column, label in (("total_s", "restake end to end"),
-                          ("direct_total_s", "direct highspy (fastest algorithm)")):
-        mine = table.dropna(subset=[column])
-        axes.scatter(mine["pairs"], mine[column], label=label)
-    axes.set_xscale("log")
+    one_size = table["pairs"].nunique() < 2
+    x = np.arange(len(table)) if one_size else table["pairs"].to_numpy()
+    figure, axes = plt.subplots(figsize=(8, 5))
+    labels = {"total_s": "restake end to end",
+              "direct_total_s": "direct highspy (fastest algorithm)"}
+    for column in timed:
+        label = labels[column]
+        shown = table[column].notna().to_numpy()
+        axes.scatter(x[shown], table[column][shown], label=label)
+    names = list(dict.fromkeys(runs["suite"].astype(str))) if "suite" in runs else []
+    suites = (f"suite {names[0]}" if len(names) == 1 else f"suites {', '.join(names)}"
+              if names else "benchmark")
+    if one_size:
+        axes.set_xticks(x, [str(name) for name in table["instance"]], rotation=30,
+                        ha="right")
+        axes.set_xlabel(f"case (each {int(table['pairs'].iloc[0]):,} eligible pairs)")
+        axes.set_title(f"{suites}: time per case (median of the runs)")
+    else:
+        axes.set_xscale("log")
+        axes.set_xlabel("eligible (stake, service) pairs")
+        axes.set_title(f"{suites}: time against size (median of the runs)")
     axes.set_yscale("log")
-    axes.set_xlabel("eligible pairs")
-    axes.set_ylabel("seconds")
-    axes.set_title("Time against size")
+    axes.set_ylabel("seconds, load to answer")
     axes.grid(True, alpha=0.3)
     axes.legend()
     figure.tight_layout()

@@ -48,4 +48,4 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
     if output:
         write_frontier(result, risk, output)
     if plot:
-        plot_frontier(result.points, risk, problem.numeraire, Path(plot))
+        plot_frontier(result, problem, Path(plot))

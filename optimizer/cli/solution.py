@@ -51,7 +51,7 @@ def simulate(instance: str, solution: str, runs: int, seed: int, as_json: bool,
     except ValueError as error:
         raise input_problem(solution, error) from None
     if plot:
-        plot_losses(result.losses, result.probability, problem.numeraire, Path(plot))
+        plot_losses(result, problem, Path(plot))
     show_simulation(result, runs, seed, problem.numeraire, as_json)
 
 
