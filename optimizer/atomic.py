@@ -184,13 +184,18 @@ def _make_staging(parent: Path, name: str) -> tuple[Path, int | None]:
             os.mkdir(folder, 0o700)
         except FileExistsError:
             continue
-        handle = _lock(folder)
+        # Between mkdir and lock another writer's cleaner may take the folder for a dead
+        # writer's and remove it (before the lock: open fails; after a new mkdir of the
+        # same name: the lock is on another folder). Either way, take another name.
+        try:
+            handle = _lock(folder)
+        except FileNotFoundError:
+            continue
         try:
             if handle is None or os.path.samestat(os.fstat(handle), os.stat(folder)):
                 return folder, handle
         except FileNotFoundError:
             pass
-        # a cleaner took it for a dead writer's between mkdir and lock: take another name
         os.close(handle)  # type: ignore[arg-type]
     raise OutputError(f"cannot make a staging folder in {parent}")
 

@@ -165,6 +165,27 @@ def test_a_live_writers_staging_folder_is_kept(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+def test_a_staging_folder_removed_before_its_lock_is_replaced_by_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another writer's cleaner can remove a staging folder made a moment ago, before its
+    # writer locks it (seen with four solves writing one folder): the writer takes another
+    # name instead of failing.
+    real_lock = atomic._lock
+    calls: list[Path] = []
+
+    def cleaned_first(folder: Path) -> int | None:
+        calls.append(folder)
+        if len(calls) == 1:
+            shutil.rmtree(folder)  # what remove_leftovers does to an unlocked folder
+        return real_lock(folder)
+
+    monkeypatch.setattr(atomic, "_lock", cleaned_first)
+    target = tmp_path / "out.toml"
+    with atomic_path(target) as staged:
+        staged.write_text("new")
+    assert target.read_text() == "new" and len(calls) == 2
+
+
 def test_folder_that_cannot_be_created_is_refused_clearly(tmp_path: Path) -> None:
     blocker = tmp_path / "taken"
     blocker.write_text("mine")
