@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.atomic import atomic_path
+from optimizer.errors import OutputError
 from optimizer.instance import Instance
 from optimizer.model.build import DEFAULT_POOL_ERROR, AllocationModel, build_model
 from optimizer.model.memory import check_fits
@@ -80,12 +81,35 @@ def build(instance: Instance, merge_stakes: bool = True,
     return built
 
 
+MODEL_FILE_SUFFIXES = (".lp", ".mps")
+"""The model file formats HiGHS writes, by the file name's suffix."""
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse a model file name whose suffix names no format HiGHS writes.
+
+    Raises
+    ------
+    OutputError
+        When ``path`` does not end in ``.lp`` or ``.mps``.
+    """
+    if Path(path).suffix.lower() not in MODEL_FILE_SUFFIXES:
+        raise OutputError(f"cannot write the model to {path}: its name must end in .lp (LP "
+                          "format) or .mps (MPS format)")
+
+
 def write_model(built: AllocationModel, path: Path, **options: Any) -> None:
     """Write the model HiGHS solves to ``path`` (``.lp`` or ``.mps``), atomically.
 
     HiGHS writes it from the arrays it is handed (``HighsSession.write``), so the file is
     exactly what the solver sees: scaled units, merged stakes, bounds and all.
+
+    Raises
+    ------
+    OutputError
+        When the name's suffix is neither ``.lp`` nor ``.mps`` (nothing is written).
     """
+    check_model_file(path)
     session = HighsSession(built, SolveOptions(**options))
     with atomic_path(Path(path)) as staged:  # the staged file keeps the name's suffix
         session.write(staged)

@@ -182,6 +182,15 @@ def test_write_lp(tmp_path: Path) -> None:
                                       .model_objective, rel=1e-9)
 
 
+@pytest.mark.parametrize("name", ["model.txt", "model"])
+def test_write_lp_with_no_known_format_is_refused_before_solving(name: str,
+                                                                 tmp_path: Path) -> None:
+    code, out, err = run("solve", REALISTIC, "--write-lp", str(tmp_path / name))
+    assert code == 2 and out == ""
+    assert f"cannot write the model to {tmp_path / name}: its name must end in .lp" in err
+    assert "Traceback" not in err and not list(tmp_path.iterdir())
+
+
 def test_time_limit_without_allocation_exit_3() -> None:
     code, out, err = run("solve", str(INSTANCES / "generated" / "medium-2000x100-seed2"),
                          "--time-limit", "0.001", "--json")

@@ -62,6 +62,15 @@ def test_solve_json_is_the_whole_of_stdout(extra: list[str]) -> None:
         assert {row["allocation"] for row in summary["baselines"]} >= {"optimizer"}
 
 
+@pytest.mark.parametrize("suffix", [".lp", ".mps"])
+def test_writing_the_model_keeps_stdout_json(suffix: str, tmp_path: Path) -> None:
+    # HiGHS writes the model file itself; whatever it says about it stays off stdout.
+    done = restake("solve", TINY, "--json", "-v", "--write-lp", str(tmp_path / f"m{suffix}"))
+    assert_clean(done)
+    assert json.loads(done.stdout)["status"] == "optimal"
+    assert (tmp_path / f"m{suffix}").stat().st_size > 0
+
+
 def test_solve_table_starts_with_the_instance_line() -> None:
     done = restake("solve", TINY)
     assert_clean(done)

@@ -174,6 +174,22 @@ RULES: list[tuple[str, Mutation, list[str], tuple[str, ...]]] = [
 ]
 
 
+def refused_messages(document: dict, mutation: Mutation, fragments: list[str],
+                     spelling: str, folder: Path) -> list[str]:
+    """Load ``document`` changed by ``mutation`` and written in ``spelling``; the problems.
+
+    Asserts that it is refused with an ``InstanceError`` one of whose messages holds every
+    fragment.
+    """
+    mutation(document)
+    path = write_spelling(document, spelling, folder)
+    with pytest.raises(InstanceError) as caught:
+        optimizer.load_instance(path)
+    messages = [str(p) for p in caught.value.problems]
+    assert any(all(f in m for f in fragments) for m in messages), messages
+    return messages
+
+
 @pytest.mark.parametrize("spelling", ["toml", "json", "csv"])
 @pytest.mark.parametrize(("rule", "mutation", "fragments", "spellings"), RULES,
                          ids=[r[0] for r in RULES])
@@ -182,12 +198,7 @@ def test_rule_is_enforced(base_document: dict, tmp_path: Path, spelling: str, ru
                           spellings: tuple[str, ...]) -> None:
     if spelling not in spellings:
         pytest.skip(f"{rule} cannot be written in {spelling}")
-    mutation(base_document)
-    path = write_spelling(base_document, spelling, tmp_path)
-    with pytest.raises(InstanceError) as caught:
-        optimizer.load_instance(path)
-    messages = [str(p) for p in caught.value.problems]
-    assert any(all(f in m for f in fragments) for m in messages), messages
+    messages = refused_messages(base_document, mutation, fragments, spelling, tmp_path)
     # Every message names its file (or the instance head of a CSV folder).
     names = {"toml": "bad.toml", "json": "bad.json", "csv": ".csv"}
     assert all(names[spelling] in m or "instance.toml" in m or "scenarios" in m

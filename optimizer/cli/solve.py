@@ -49,10 +49,12 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
           verbose: bool) -> None:
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
     started = time.monotonic()  # --time-limit counts from here: loading, building, solving
-    from optimizer.pipeline import build, solve_built, write_model
+    from optimizer.pipeline import build, check_model_file, solve_built, write_model
 
     for target, kind in ((output, "folder"), (write_lp, "file")):
         check_writable(target, kind)
+    if write_lp:
+        check_model_file(Path(write_lp))
     built = build(load(instance), merge_stakes=not no_merge)
     if write_lp:
         write_model(built, Path(write_lp))

@@ -1,7 +1,7 @@
 """Precomputed index lists of the eligible pairs, shared by every constraint family.
 
-Rules build each row with ``sum()`` over one short list; none of them filters the
-whole pair set (that would grow as stakes x pairs).
+Families build their rows with numpy from these groupings; none of them filters the
+whole pair set per row (that would grow as stakes x pairs).
 """
 
 from __future__ import annotations
@@ -66,11 +66,6 @@ class PairIndex:
         keys, groups = split_by(key, pairs)
         return {(int(k // n_services), int(k % n_services)): g
                 for k, g in zip(keys, groups, strict=True)}
-
-
-def pair_variables(model: object) -> list:
-    """The ``x_alloc`` variables as a list by pair position (faster to index than the Var)."""
-    return list(model.x_alloc.values())  # type: ignore[attr-defined]
 
 
 def split_by(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
