@@ -166,7 +166,6 @@ class HighsSession:
         self.highs = new_highs(options)
         self.is_mip = bool(self.form.integrality.any())
         self.termination = "not_run"
-        self._cost = self.form.cost.copy()
         if not self.empty:
             pass_to_highs(self.highs, self.form)
 
@@ -297,7 +296,7 @@ class HighsSession:
         if block is None:
             raise KeyError(f"the model has no row family {name!r}")
         row = block.row(key)
-        cost = np.zeros(len(self._cost))
+        cost = np.zeros(len(self.form.cost))
         span = slice(self.form.indptr[row], self.form.indptr[row + 1])
         cost[self.form.indices[span]] = self.form.data[span] / self.row_unit(name) \
             / self.built.scale
@@ -306,7 +305,7 @@ class HighsSession:
     def restore_objective(self) -> None:
         """The model's own objective again (after ``minimize_row``)."""
         sense = highspy.ObjSense.kMaximize if self.form.maximize else highspy.ObjSense.kMinimize
-        self._change_objective(self._cost, self.form.offset, sense)
+        self._change_objective(self.form.cost, self.form.offset, sense)
 
     def fix_integers(self) -> None:
         """Fix every integer column at its rounded value and make it continuous.
