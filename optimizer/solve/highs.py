@@ -307,6 +307,24 @@ class HighsSession:
         sense = highspy.ObjSense.kMaximize if self.form.maximize else highspy.ObjSense.kMinimize
         self._change_objective(self.form.cost, self.form.offset, sense)
 
+    def change_coefficients(self, columns: np.ndarray, costs: np.ndarray,
+                            entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                            ) -> None:
+        """Set the objective cost of ``columns`` and, if given, matrix coefficients.
+
+        Values are in the model's units (costs in numeraire / ``built.scale`` per year, a
+        coefficient in its row's units per unit of its column). ``entries`` is ``(rows,
+        columns, values)``. The next ``run`` starts from the basis HiGHS holds. The compiled
+        form is left as it was: ``restore_objective`` puts the model's own costs back.
+        """
+        count = len(columns)
+        if count:
+            self.highs.changeColsCost(count, np.asarray(columns, dtype=np.int32),
+                                      np.asarray(costs, dtype=float))
+        if entries is not None:
+            for row, column, value in zip(*entries, strict=True):
+                self.highs.changeCoeff(int(row), int(column), float(value))
+
     def fix_integers(self) -> None:
         """Fix every integer column at its rounded value and make it continuous.
 
