@@ -103,3 +103,53 @@ def _save(plt: Any, figure: Any, path: Path) -> None:
     with atomic_path(Path(path)) as staged:
         figure.savefig(staged, format="png", dpi=120)
     plt.close(figure)
+
+
+def plot_allocation(allocation: Any, instance: Any, path: Path, most: int = 30) -> None:
+    """Heat map of the value each holder puts behind each service, labelled (PNG, atomic).
+
+    One row per holder, one column per service, each cell's value written in it; at most
+    ``most`` holders and services (the largest by value), the rest counted in the title.
+    """
+    plt = pyplot()
+    numeraire = instance.numeraire
+    table = allocation.pivot_table(index="holder", columns="service", values="value",
+                                   aggfunc="sum", fill_value=0.0)
+    holders = table.sum(axis=1).sort_values(ascending=False).index
+    services = table.sum(axis=0).sort_values(ascending=False).index
+    table = table.loc[holders[:most], services[:most]]
+    left_out = (len(holders) - len(table.index), len(services) - len(table.columns))
+    width = min(16.0, max(8.0, 0.75 * len(table.columns) + 3.5))
+    figure, axes = plt.subplots(figsize=(width, max(3.5, 0.45 * len(table.index) + 2.2)))
+    values = table.to_numpy()
+    shown = values.copy()
+    shown[shown <= 0] = float("nan")  # empty cells stay white
+    image = axes.imshow(shown, cmap="Blues", aspect="auto", vmin=0)
+    top = float(values.max()) if values.size else 0.0
+    for (row, column), value in _cells(values):
+        axes.text(column, row, _short(value), ha="center", va="center", fontsize=9,
+                  color="white" if value > 0.6 * top else "black")
+    axes.set_xticks(range(len(table.columns)), [str(s) for s in table.columns],
+                    rotation=40, ha="right")
+    axes.set_yticks(range(len(table.index)), [str(h) for h in table.index])
+    axes.set_xlabel("service")
+    axes.set_ylabel("holder")
+    figure.colorbar(image, ax=axes, label=f"value allocated ({numeraire})", format="{x:,.0f}")
+    more = " and ".join(f"{n} more {what}" for n, what in zip(left_out, ("holders", "services"),
+                                                                  strict=True) if n)
+    axes.set_title(f"{instance.name}: value allocated by holder and service ({numeraire})"
+                   + (f"\n(largest shown; {more} left out)" if more else ""))
+    _save(plt, figure, path)
+
+
+def _cells(values: Any) -> list[tuple[tuple[int, int], float]]:
+    return [((r, c), float(values[r, c])) for r in range(values.shape[0])
+            for c in range(values.shape[1]) if values[r, c] > 0]
+
+
+def _short(value: float) -> str:
+    """A cell's value in at most four characters and a suffix: 950, 12.3k, 1.2M."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= 0.9995 * size:  # 999.7 is 1k, not 1e+03
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
