@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from optimizer.cli import bench, frontier, generate, instance, sensitivity, solution, solve
+from optimizer.cli import bench, frontier, generate, instance, report, sensitivity, solution, solve
 from optimizer.cli.generate import ALL_FEATURES
 
 
@@ -27,7 +27,7 @@ def main() -> None:
 
 for _command in (solve.solve, frontier.frontier, solution.simulate, solution.security,
                  instance.validate, instance.convert, instance.scenarios, generate.generate,
-                 bench.bench, sensitivity.sensitivity):
+                 bench.bench, sensitivity.sensitivity, report.report):
     main.add_command(_command)
 del _command
 
