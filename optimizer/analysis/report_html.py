@@ -153,7 +153,7 @@ def _number(value: Any, unit: str = "") -> str:
     if value is None or math.isnan(value := float(value)):
         return "-"
     text = ("unbounded" if math.isinf(value) else f"{value:,.0f}" if abs(value) >= 100
-            or value == 0 else f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3g}")
+            else f"{value:.3g}")  # 3 significant digits below 100: 86.6, 1, 0.0015
     return f"{'-' if math.isinf(value) and value < 0 else ''}{text} {unit}".strip()
 
 
@@ -247,24 +247,23 @@ def _binding_section(instance: Instance, solution: SolutionFolder) -> str:
     shown = binding[(binding["shadow_price"].fillna(0.0) != 0) | tight].sort_values(
         "gain_of_1pct", ascending=False, na_position="last").assign(
         unit=lambda frame: frame["unit"].str.replace("numeraire", numeraire))  # its name
-    rows = [(r.limit, r.column, _number(r.value, r.unit), _number(r.slack, r.unit),
-             _number(r.shadow_price, f"{numeraire}/yr per {r.unit or 'unit'}"),
-             _number(r.gain_of_1pct, f"{numeraire}/yr")) for r in shown.itertuples()]
+    rows = [(r.limit, r.column, _number(r.value), _number(r.slack), r.unit or "-",
+             _number(r.shadow_price), _number(r.gain_of_1pct)) for r in shown.itertuples()]
     mip = binding["basis"].str.contains("binaries fixed").any()
     return _section("binding", title, _p(
-        f"The limits that hold the allocation where it is, the most valuable first. A "
-        f"limit's shadow price is how much the expected net reward would rise, in {numeraire} "
-        f"per year, per unit of the instance column that sets it; 'gain of 1%' is what "
-        f"relaxing the limit by 1% of its value would add, to first order (a larger change "
-        f"may gain less, once another limit binds). A limit without slack but with a zero "
-        f"price is tight without costing anything.") if len(rows) else
+        f"The limits that hold the allocation where it is, the most valuable first. A limit's "
+        f"shadow price is how much the expected net reward would rise, in {numeraire} per year, "
+        "per unit of the instance column that sets it (negative: lowering the value relaxes "
+        "the limit); 'gain of 1%' is what relaxing it by 1% of its value would add, to first "
+        "order (a larger change may gain less, once another limit binds). A tight limit with "
+        "a zero price costs nothing.") if len(rows) else
         _p("No limit binds: every limit has slack and a zero price."),
         _p("The model has binary decisions (opt-ins, minimum allocations): these prices are "
            "those of the linear program with the binaries fixed at this solution's values, "
            "so they value a limit without changing which services are opted into.", "note")
         if mip and len(rows) else "",
-        _table(["limit", "set by", "value", "slack", "shadow price", "gain of 1%"], rows,
-               (2, 3, 4, 5)) if len(rows) else "")
+        _table(["limit", "set by", "value", "slack", "unit", f"shadow price ({numeraire}/yr "
+                "per unit)", f"gain of 1% ({numeraire}/yr)"], rows, (2, 3, 5, 6)) if rows else "")
 
 
 def _stability_section(instance: Instance, sensitivity: bool) -> str:
