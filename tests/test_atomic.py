@@ -215,7 +215,7 @@ def result(generation):
     frame = pd.DataFrame({"tag": tag, "row": range(ROWS), "value": [0.125] * ROWS})
     summary = json.dumps({"generation": generation, "rows": ROWS})
     return types.SimpleNamespace(allocation=frame, stakes=frame, services=frame,
-                                 holders=frame, to_json=lambda: summary)
+                                 holders=frame, binding=frame, to_json=lambda: summary)
 
 
 start = time.perf_counter()
@@ -297,7 +297,8 @@ def test_sigkill_at_many_moments_of_a_write(tmp_path: Path) -> None:
     # the next successful write removes what killed writers left
     frame = pd.DataFrame({"tag": ["g7"] * 3, "row": range(3), "value": [0.5] * 3})
     write_solution(SimpleNamespace(allocation=frame, stakes=frame, services=frame,  # type: ignore[arg-type]
-                                   holders=frame, to_json=lambda: '{"generation": 7, "rows": 3}'),
+                                   holders=frame, binding=frame,
+                                   to_json=lambda: '{"generation": 7, "rows": 3}'),
                    target)
     assert check_solution(target) == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["host.py", "solution"]

@@ -38,7 +38,8 @@ def test_solve_json_and_output_files(tmp_path: Path) -> None:
     assert summary["options"]["random_seed"] == 3
     assert summary["solver"]["name"] == "HiGHS" and summary["solver"]["version"]
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "allocation.csv", "holders.csv", "services.csv", "stakes.csv", "summary.json"]
+        "allocation.csv", "binding.csv", "holders.csv", "services.csv", "stakes.csv",
+        "summary.json"]
     holders_header = (out_dir / "holders.csv").read_text().splitlines()[0]
     assert holders_header == "holder,services,condition,holds,worst_service"
     header = (out_dir / "allocation.csv").read_text().splitlines()[0]

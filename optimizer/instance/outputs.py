@@ -71,8 +71,34 @@ HOLDERS_OUT = Table("holders", (
          "services"),
 ), "holder", "One row per holder: the restaking-graph security condition.")
 
+BINDING_OUT = Table("binding", (
+    _out("limit", "str", "", "The limit in the instance's words (``max_expected_loss of "
+         "stake lrt-a``), with the number of model rows or bounds it sets when several."),
+    _out("family", "str", "", "The constraint family of its rows (docs/architecture.md)."),
+    _out("column", "str", "", "The instance column that sets it (``stakes.max_expected_loss``, "
+         "``parameters.cvar_limit``)."),
+    _out("id", "str", "", "The row of that table (a stake, service, holder or group id; "
+         "empty for a parameter)."),
+    _out("value", "float", "unit", "The limit's value in the instance."),
+    _out("unit", "str", "", "The unit of ``value`` and ``slack``, as in docs/format.md."),
+    _out("slack", "float", "unit", "How far the value could move against the user (a "
+         "maximum down, a minimum up) before the tightest of its rows binds; 0 when binding."),
+    _out("shadow_price", "float", "numeraire per year per unit",
+         "The rate at which relaxing the limit alone raises the optimal expected net reward, "
+         "per unit of the column: d(optimum) / d(value), negative for a minimum."),
+    _out("gain_of_1pct", "float", "numeraire per year",
+         "What relaxing the limit by 1% of its value earns (a maximum up, a minimum down): "
+         "re-solved where ``measured``, else shadow_price x 1% x value."),
+    _out("measured", "bool", "", "Whether shadow_price and gain_of_1pct were measured by "
+         "re-solving with the limit relaxed (else the LP dual, and the dual times the step)."),
+    _out("basis", "str", "", "``lp``, or ``lp, binaries fixed`` for a MILP: the prices are "
+         "then those of the LP with every opt-in and switch fixed at the optimum."),
+), "limit", "One row per limit the model carries, the largest gain of relaxing it first "
+   "(see docs/model.md, \"What binds\").")
+
 OUTPUT_TABLES: dict[str, Table] = {"allocation.csv": ALLOCATION, "stakes.csv": STAKES_OUT,
-                                   "services.csv": SERVICES_OUT, "holders.csv": HOLDERS_OUT}
+                                   "services.csv": SERVICES_OUT, "holders.csv": HOLDERS_OUT,
+                                   "binding.csv": BINDING_OUT}
 """The tables of a solution folder, by file name."""
 
 

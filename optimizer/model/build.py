@@ -66,6 +66,8 @@ class AllocationModel:
     scale: float = 1.0
     merge: StakeMerge | None = None
     objective: Objective | None = None
+    pool_error: float = DEFAULT_POOL_ERROR
+    """The chord error of each pool-reward segment it was built with (fraction of R_s)."""
 
     @property
     def has_binaries(self) -> bool:
@@ -134,4 +136,4 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
         objective = add_objective(model, terms)
     pool_errors = {s: error * scale for s, error in context.pool_errors.items()}
     return AllocationModel(model, original, index, time.perf_counter() - start, pool_errors,
-                           scenarios if cvar else None, scale, merge, objective)
+                           scenarios if cvar else None, scale, merge, objective, pool_error)

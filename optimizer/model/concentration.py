@@ -49,6 +49,9 @@ FAMILY = Family(
     add=add_holder_concentration,
     rows=(RowBlock("holder_concentration", "holder-service", "numeraire",
                    "services.max_holder_share", in_numeraire=True, bound_is_limit=False,
+                   slope=lambda instance, key, allocated: float(
+                       instance.services["external_stake"].iloc[key[1]]
+                       + allocated.security[key[1]]),
                    describe=lambda instance, key: "max_holder_share of service "
                    f"{instance.services.index[key[1]]} for holder "
                    f"{instance.holders.index[key[0]]}"),),

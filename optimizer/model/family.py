@@ -33,6 +33,31 @@ StandsFor = Literal["stake", "stake-group", "pair", "service", "holder-service",
 Describe = Callable[["Instance", Any], str]
 """``describe(instance, key)``: a row in the instance's own words."""
 
+
+@dataclass(frozen=True)
+class Allocated:
+    """Where an allocation puts value, for reading a limit at a solution.
+
+    Attributes
+    ----------
+    security : numpy.ndarray
+        X_s of each service position (numeraire).
+    holder_service : dict
+        The value each holder puts behind each service, by (holder position, service
+        position), for the pairs in use (numeraire).
+    pair_holder : numpy.ndarray
+        The holder position of each pair of ``instance.pairs``.
+    """
+
+    security: np.ndarray
+    holder_service: dict[tuple[int, int], float]
+    pair_holder: np.ndarray
+
+
+Slope = Callable[["Instance", Any, Allocated], float]
+"""``slope(instance, key, allocated)``: how far row ``key``'s bound moves, in the row's
+unit, per unit of its limit, at the allocation (see ``RowBlock.slope``)."""
+
 MERGED_BY: dict[str, str] = {"stake": "stake", "stake-group": "stake", "pair": "pair"}
 """How a merged model's row duals split back (see ``optimizer.model.merge``): rows of a
 stake split over the stakes merged into it, rows of a pair over its members' pairs; every
@@ -76,6 +101,13 @@ class RowBlock:
         the row limits only where that binary is 1 (``security_minimum``: X_s >= M_s u_s
         is no minimum where u_s = 0). A reader of duals names such a row only where it is
         switched on.
+    slope : callable or None
+        For a row whose limit is a coefficient (``bound_is_limit`` false),
+        ``slope(instance, key, allocated)``: how far the row's bound moves, in ``unit``,
+        per unit of ``limit`` at the allocation, the variables' values held
+        (``max_holder_share``: E_s + X_s; ``min_allocation``: y_{h,s}); 0 where the
+        limit does not act at that allocation (a switched-off row). The limit's shadow
+        price is the row's dual times the slope. ``None``: 1.
     """
 
     name: str
@@ -87,6 +119,7 @@ class RowBlock:
     risk: str | None = None
     bound_is_limit: bool = True
     switched_by: str | None = None
+    slope: Slope | None = None
 
     def dual_factor(self, scale: float) -> float:
         """What turns the model's dual into numeraire per year per unit of the bound."""

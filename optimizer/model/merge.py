@@ -73,27 +73,43 @@ class StakeMerge:
         each original pair's stake position. Rows of services and holders are unchanged
         (what a row stands for is its family's record: ``RowBlock.merged_by``).
         """
-        split: dict[str, dict[Any, float]] = {}
-        for name, table in duals.items():
-            merged_by = ROW_BLOCKS[name].merged_by
-            if merged_by == "stake":
-                split[name] = {}
-                members = _members(self.stake_class)
-                for key, value in table.items():
-                    head, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-                    for i in members[int(head)]:
-                        if self.value_share[i] == 0:
-                            continue  # a stake of no value has no rows of its own
-                        new_key = (int(i), *rest) if rest else int(i)
-                        split[name][new_key] = value * float(self.value_share[i])
-            elif merged_by == "pair":
-                pairs = _members(self.pair_origin)
-                split[name] = {int(p): value * float(self.value_share[pair_stake[p]])
-                               for key, value in table.items()
-                               for p in pairs.get(int(key), ())}
-            else:
-                split[name] = dict(table)
-        return split
+        return {name: self.split_table(table, ROW_BLOCKS[name].merged_by, pair_stake, True)
+                for name, table in duals.items()}
+
+    def split_slacks(self, slacks: dict[str, dict[Any, float]],
+                     pair_stake: np.ndarray) -> dict[str, dict[Any, float]]:
+        """Row slacks of the original model from the merged model's (in the rows' units).
+
+        Every member's row has the merged row's activity in fractions of the stake (its
+        fractions are the merged stake's), so its slack is the merged row's.
+        """
+        return {name: self.split_table(table, ROW_BLOCKS[name].merged_by, pair_stake, False)
+                for name, table in slacks.items()}
+
+    def split_table(self, table: dict[Any, float], merged_by: str | None,
+                    pair_stake: np.ndarray, by_share: bool) -> dict[Any, float]:
+        """One table keyed by the merged model's stakes or pairs, keyed by the original's.
+
+        ``merged_by`` says what the key's first part is (``stake``, ``pair``, or None for
+        keys merging leaves alone); each member gets the value times its share of the
+        merged value when ``by_share`` (duals, reduced costs), the value itself otherwise.
+        """
+        if merged_by == "stake":
+            split: dict[Any, float] = {}
+            members = _members(self.stake_class)
+            for key, value in table.items():
+                head, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+                for i in members[int(head)]:
+                    if self.value_share[i] == 0:
+                        continue  # a stake of no value has no rows of its own
+                    new_key = (int(i), *rest) if rest else int(i)
+                    split[new_key] = value * (float(self.value_share[i]) if by_share else 1.0)
+            return split
+        if merged_by == "pair":
+            pairs = _members(self.pair_origin)
+            return {int(p): value * (float(self.value_share[pair_stake[p]]) if by_share else 1.0)
+                    for key, value in table.items() for p in pairs.get(int(key), ())}
+        return dict(table)
 
 
 def holders_coupled(instance: Instance) -> bool:

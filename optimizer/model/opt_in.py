@@ -14,7 +14,7 @@ import numpy as np
 import pyomo.core as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.family import Allocated, BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.index import PairIndex
 from optimizer.model.rows import MatrixRows
 
@@ -102,14 +102,25 @@ def _holder_service(instance: Instance, key: tuple[int, int]) -> str:
             f"{instance.holders.index[key[0]]}")
 
 
+def _while_opted_in(instance: Instance, pair: int, allocated: Allocated) -> float:
+    """1 where the pair's holder is opted into its service (allocates to it), else 0."""
+    key = (int(allocated.pair_holder[pair]), int(instance.pairs["service_pos"].iloc[pair]))
+    return float(allocated.holder_service.get(key, 0.0) > 0.0)
+
+
 FAMILY = Family(
     name="opt_in", number="8", title="opt-in: minimum allocation and services per holder",
     add=add_opt_in,
-    rows=(RowBlock("opt_in_link", "pair", "fraction of stake",
+    # Opted in, x_{i,s} <= m_i y_{h,s} is the bound m_i again (its dual is m_i's); opted
+    # out, it holds x at 0 and is no limit of the user's.
+    rows=(RowBlock("opt_in_link", "pair", "fraction of stake", "stakes.max_per_service",
+                   bound_is_limit=False, slope=_while_opted_in,
                    describe=lambda instance, p: f"holder {instance.pairs['holder'].iloc[p]} "
                    f"not opted into service {instance.pairs['service'].iloc[p]}"),
           RowBlock("min_allocation", "holder-service", "numeraire", "services.min_allocation",
                    in_numeraire=True, bound_is_limit=False,
+                   slope=lambda instance, key, allocated: float(
+                       allocated.holder_service.get(key, 0.0) > 0.0),
                    describe=lambda instance, key: "min_allocation of "
                    + _holder_service(instance, key)),
           RowBlock("max_services", "holder", "services", "holders.max_services",

@@ -8,7 +8,8 @@ over-states a pool reward.
 
 Error bound: on a segment [a, b] the chord of g is below g by at most
 (b - a)^2 / 8 x max |g''| = (b - a)^2 / 8 x 2 R E / (E + a)^3 (|g''| falls with X).
-Breakpoints are placed from 0 to U_s (the tightest bound on X_s) so that every segment's
+Breakpoints are placed from 0 to a little past U_s (the tightest bound on X_s; see
+``CHORD_HEADROOM``) so that every segment's
 bound is at most a given fraction of R_s. The solve then knows, for the returned
 allocation x*, exact(x*) >= model(x*) >= model(x_opt) >= exact(x_opt) - sum_s error_s,
 which is how ``optimizer.pipeline`` certifies the documented relative tolerance.
@@ -22,6 +23,11 @@ import pyomo.core as pyo
 from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
 from optimizer.model.rows import MatrixRows, positions
 from optimizer.model.services import security_upper_bound
+
+CHORD_HEADROOM = 0.05
+"""The chords reach this fraction past U_s, so that a limit relaxed by a few percent in a
+re-solve (the binding table's prices, ``optimizer.solve.binding``) finds chords, not the
+last chord's line extended above the pool's curve."""
 
 MAX_SEGMENTS = 200_000
 """Safety cap on segments per pool; the error bound reported accounts for it."""
@@ -70,7 +76,8 @@ def add_pool_rewards(context: BuildContext) -> list[ObjectiveTerm]:
     keys: list[tuple[int, int]] = []
     intercepts, slopes, owners = [], [], []
     for position, s in enumerate(pools.tolist()):
-        points = pool_breakpoints(pool[s], external[s], upper[s], context.pool_error * pool[s])
+        points = pool_breakpoints(pool[s], external[s], upper[s] * (1 + CHORD_HEADROOM),
+                                  context.pool_error * pool[s])
         values = pool_value(np.full(len(points), pool[s]), np.full(len(points), external[s]),
                             points)
         slope = np.diff(values) / np.diff(points)

@@ -17,7 +17,14 @@ import numpy as np
 import pyomo.core as pyo
 
 from optimizer.instance import Instance
-from optimizer.model.family import BuildContext, Describe, Family, ObjectiveTerm, RowBlock
+from optimizer.model.family import (
+    Allocated,
+    BuildContext,
+    Describe,
+    Family,
+    ObjectiveTerm,
+    RowBlock,
+)
 from optimizer.model.groups import group_members
 from optimizer.model.index import PairIndex
 from optimizer.model.rows import MatrixRows, positions, rows_by_owner
@@ -127,6 +134,12 @@ def _elastic_minimum(context: BuildContext, required: np.ndarray) -> list[Object
                           model.shortfall, -1.0 / minimum)]
 
 
+def _at_capacity(instance: Instance, s: int, allocated: Allocated) -> float:
+    """1 where service s is secured at its capacity C_s (so U_s = C_s), else 0."""
+    capacity = float(instance.services["capacity"].iloc[s])
+    return float(allocated.security[s] > 0.0 and allocated.security[s] >= capacity * (1 - 1e-9))
+
+
 def _service_limit(column: str) -> Describe:
     return lambda instance, s: f"{column} of service {instance.services.index[s]}"
 
@@ -138,8 +151,12 @@ FAMILY = Family(
     rows=(RowBlock("security_definition", "service", "numeraire", in_numeraire=True),
           RowBlock("security_minimum", "service", "numeraire", "services.min_security",
                    in_numeraire=True, bound_is_limit=False, switched_by="secured",
-                   describe=_service_limit("min_security")),
-          RowBlock("security_switch", "service", "numeraire", in_numeraire=True),
+                   describe=_service_limit("min_security"),
+                   slope=lambda instance, s, allocated: float(allocated.security[s] > 0.0)),
+          # Switched on, X_s <= U_s u_s is X_s <= U_s: the capacity again where the
+          # service is at its capacity (U_s is then C_s), else implied by other limits.
+          RowBlock("security_switch", "service", "numeraire", "services.capacity",
+                   in_numeraire=True, bound_is_limit=False, slope=_at_capacity),
           # The elastic row of a required minimum (the explanation's own subject: unnamed).
           RowBlock("required_security_elastic", "service", "numeraire",
                    "services.min_security", in_numeraire=True)),

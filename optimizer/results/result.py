@@ -75,6 +75,10 @@ class Result:
     holders: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Per holder, the restaking-graph security condition, as the evaluator computed it
     (``optimizer.results.checks.graph``)."""
+    binding: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every limit the model carries: its value, slack, shadow price (numeraire per year per
+    unit of its column) and the gain of relaxing it by 1% (``optimizer.solve.binding``;
+    ``binding.csv``). Empty when the solve proved no optimum (no duals)."""
 
     @property
     def worth_writing(self) -> bool:

@@ -12,7 +12,7 @@ from optimizer.errors import InstanceError, Problem
 from optimizer.instance.outputs import OUTPUT_TABLES
 
 SOLUTION_FILES = ("allocation.csv", "stakes.csv", "services.csv", "holders.csv",
-                  "summary.json")
+                  "binding.csv", "summary.json")
 """The files of a solution folder, all written together."""
 
 ALLOCATION_NUMBERS = ("fraction", "amount", "value")
@@ -30,6 +30,7 @@ class Solution(Protocol):
     stakes: pd.DataFrame
     services: pd.DataFrame
     holders: pd.DataFrame
+    binding: pd.DataFrame
 
     def to_json(self) -> str:
         """The contents of ``summary.json``."""
@@ -37,7 +38,7 @@ class Solution(Protocol):
 
 
 def write_solution(result: Solution, folder: Path) -> None:
-    """Write allocation, stakes, services, holders (.csv) and summary.json into ``folder``.
+    """Write allocation, stakes, services, holders, binding (.csv) and summary.json.
 
     The files are written to a temporary folder beside ``folder`` and moved into place
     in one step: a reader sees the previous complete output or the new one, never a mix.
@@ -68,7 +69,8 @@ def check_declared(result: Solution) -> None:
 
 def _frames(result: Solution) -> dict[str, pd.DataFrame]:
     return {"allocation.csv": result.allocation, "stakes.csv": result.stakes,
-            "services.csv": result.services, "holders.csv": result.holders}
+            "services.csv": result.services, "holders.csv": result.holders,
+            "binding.csv": result.binding}
 
 
 def read_allocation(path: Path) -> pd.DataFrame:

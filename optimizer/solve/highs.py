@@ -273,6 +273,70 @@ class HighsSession:
                 duals, self.built.instance.pairs["stake_pos"].to_numpy())
         return duals
 
+    def row_slacks(self) -> dict[str, dict[object, float]]:
+        """How far each row is from the bound it may reach, by family and key (row unit).
+
+        A row limited above: upper bound less activity; below: activity less lower bound;
+        an equality: 0. Empty without a primal solution. With merged stakes, each
+        original row has its merged row's slack (``StakeMerge.split_slacks``).
+        """
+        if self.empty or not self.has_solution():
+            return {}
+        activity = np.asarray(self.highs.getSolution().row_value)
+        with np.errstate(invalid="ignore"):
+            slack = np.fmin(self.form.row_upper - activity, activity - self.form.row_lower)
+        slacks: dict[str, dict[object, float]] = {}
+        for block in self.form.blocks:
+            values = (slack[block.start:block.stop] / self.row_unit(block.name)).tolist()
+            slacks[block.name] = dict(zip(block.keys, values, strict=True))
+        if self.built.merge is not None:
+            slacks = self.built.merge.split_slacks(
+                slacks, self.built.instance.pairs["stake_pos"].to_numpy())
+        return slacks
+
+    def reduced_costs(self, component: str) -> np.ndarray:
+        """The reduced costs of variable component ``component``, in its order.
+
+        In the numeraire per year per model unit of the variable (a fraction for
+        ``x_alloc``; the model's scaled numeraire for a value such as ``security``:
+        multiply by ``1 / scale`` for per numeraire). Zeros without valid duals.
+        """
+        columns = self.form.component_columns[component]
+        if self.empty or self.is_mip or not self.highs.getSolution().dual_valid:
+            return np.zeros(len(columns))
+        return np.asarray(self.highs.getSolution().col_dual)[columns] * self.built.scale
+
+    def objective_with_bounds_moved(self, rows: list[tuple[int, str, float]],
+                                    columns: list[tuple[int, str, float]],
+                                    time_limit: float | None = None) -> float | None:
+        """The optimum (numeraire per year) with some bounds moved, then put back.
+
+        ``rows`` and ``columns`` are ``(index, side, amount)``: move the ``upper`` or
+        ``lower`` bound of that row or column by ``amount`` (model units), from the bound
+        the model was compiled with (a row or continuous column no earlier call left
+        moved). The run starts from the basis HiGHS holds (warm). ``None`` when it does
+        not end optimal.
+        """
+        def moved(lower: float, upper: float, side: str, amount: float) -> tuple[float, float]:
+            return (lower, upper + amount) if side == "upper" else (lower + amount, upper)
+
+        form = self.form
+        row_bounds = [(r, float(form.row_lower[r]), float(form.row_upper[r])) for r, _, _ in rows]
+        col_bounds = [(c, float(form.col_lower[c]), float(form.col_upper[c]))
+                      for c, _, _ in columns]
+        for (row, lower, upper), (_, side, amount) in zip(row_bounds, rows, strict=True):
+            self.highs.changeRowBounds(row, *moved(lower, upper, side, amount))
+        for (col, lower, upper), (_, side, amount) in zip(col_bounds, columns, strict=True):
+            self.highs.changeColBounds(col, *moved(lower, upper, side, amount))
+        try:
+            solved = self.run(time_limit) == "optimal"
+            return self.objective() if solved else None
+        finally:
+            for row, lower, upper in row_bounds:
+                self.highs.changeRowBounds(row, lower, upper)
+            for col, lower, upper in col_bounds:
+                self.highs.changeColBounds(col, lower, upper)
+
     def row_unit(self, name: str) -> float:
         """Model units per unit of the row family ``name``'s bound (1 / scale or 1)."""
         return 1.0 / self.built.scale if ROW_BLOCKS[name].in_numeraire else 1.0

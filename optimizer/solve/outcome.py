@@ -6,8 +6,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from optimizer.model.build import AllocationModel
+from optimizer.solve.binding import FIXED_BASIS, LP_BASIS, binding_limits
 from optimizer.solve.highs import MIN_RUN_SECONDS, HighsSession, solver_version
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import Status
@@ -26,7 +28,10 @@ class SolverOutcome:
         the relative gap between them (0 for a solved LP).
     row_duals : dict
         For LPs solved to optimality, each row family's duals by key (numeraire per year
-        per unit of the row's bound).
+        per unit of the row's bound); for a MILP, those of the LP with its binaries fixed.
+    binding : pandas.DataFrame
+        Every limit the model carries, with its slack and shadow price
+        (``optimizer.solve.binding``); empty without duals.
     """
 
     status: Status
@@ -41,6 +46,7 @@ class SolverOutcome:
     extract_seconds: float
     solver_version: str
     row_duals: dict[str, dict[object, float]] = field(default_factory=dict)
+    binding: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
@@ -71,12 +77,30 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     status = session.status()
     x = objective = bound = gap = None
     duals: dict[str, dict[object, float]] = {}
+    binding = pd.DataFrame()
     if status in ("optimal", "feasible") and has_solution:
         x = session.fractions()
         objective = session.objective()
         bound, gap = session.bound_and_gap()
-        if status == "optimal":
+        basis = LP_BASIS
+        if status == "optimal" and session.is_mip:
+            basis = FIXED_BASIS if _fixed_lp_solved(session, left()) else ""
+            if basis:
+                x, objective = session.fractions(), session.objective()
+        if status == "optimal" and basis:
             duals = session.row_duals()
+            binding = binding_limits(session, basis, left(), options)
     extract = time.perf_counter() - start
-    return SolverOutcome(status, termination, x, objective, bound, gap, session.is_mip,
-                         handoff, solve_seconds, extract, solver_version(), duals)
+    return SolverOutcome(status, termination, x, objective, bound, gap, bool(
+        session.form.integrality.any()), handoff, solve_seconds, extract, solver_version(),
+        duals, binding)
+
+
+def _fixed_lp_solved(session: HighsSession, time_limit: float | None) -> bool:
+    """Solve the MILP's LP with every binary fixed at the optimum; whether it solved.
+
+    Its duals price the limits with the same opt-ins. Its optimum is at least the
+    MILP's (the MILP's solution is feasible for it) and usually the same allocation.
+    """
+    session.fix_integers()
+    return session.run(time_limit) == "optimal" and session.has_solution()

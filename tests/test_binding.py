@@ -1,0 +1,115 @@
+"""What binds and what it is worth: each shadow price against re-solves, and by hand.
+
+A limit's shadow price (``Result.binding``, ``binding.csv``) is the derivative of the
+optimal expected net reward with respect to the instance cell that sets it. Each one is
+checked against a finite difference: the instance is copied with that one cell moved by
+a small step in the direction that relaxes it, solved again from scratch (a new model, so
+a row the first build left out is there if it now can bind), and the change of the
+optimum divided by the step. Two steps, h and h / 2, are combined (Richardson) so that a
+limit entering as a coefficient, whose optimum is smooth rather than linear in it, is
+differentiated to second order.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from optimizer import load_instance, solve
+from optimizer.instance import Instance
+from optimizer.solve.binding import COLUMNS, MINIMA
+
+ROOT = Path(__file__).resolve().parent.parent / "instances"
+
+CASES = [
+    "tiny/fractional-knapsack.toml", "tiny/worst-case-k.toml", "tiny/mesh-security.toml",
+    "tiny/capacity.toml", "tiny/holder-concentration.toml", "tiny/group-exposure.toml",
+    "tiny/required-security.toml", "tiny/eligibility.toml", "tiny/semi-continuous.toml",
+    "tiny/opt-in-cost.toml", "tiny/min-allocation.toml", "tiny/max-services.toml",
+    "tiny/cvar-limit.toml", "tiny/risk-aversion.toml", "tiny/turnover.toml",
+    "tiny/pools-mixed.toml", "contract/knapsack.toml", "contract/worstcase.toml",
+    "contract/pools.toml", "realistic/eigenlayer-symbiotic-2026.toml",
+]
+
+RELATIVE_STEP = 1e-3
+"""The finite difference's step h, as a fraction of the limit's value."""
+
+TOLERANCE = 1e-6
+"""Agreement asked of a shadow price and its finite difference (relative)."""
+
+POOL_TOLERANCE = 1e-3
+"""The same, with reward pools: the model's pool reward is a chord under-estimate whose
+breakpoints depend on the bounds, so its price is a chord's slope, and a moved limit moves
+the breakpoints (docs/model.md, "What binds")."""
+
+POOLS = {"tiny/pools-mixed.toml", "contract/pools.toml"}
+
+
+def moved(instance: Instance, column: str, row_id: str, value: float) -> Instance:
+    """A copy of ``instance`` with one cell (``table.column`` of row ``row_id``) set."""
+    table, name = column.split(".")
+    if table == "parameters":
+        return instance.with_changes(keep_scenarios=True, parameters={name: value})
+    frame = getattr(instance, table).copy()
+    frame.loc[row_id, name] = value
+    return instance.with_changes(keep_scenarios=True, **{table: frame})
+
+
+def finite_difference(instance: Instance, limit: pd.Series, base: float) -> float:
+    """d(optimum)/d(limit's value), from re-solves at value + h, h / 2, h / 4...
+
+    Halved until the Richardson estimates of two consecutive steps agree (a step that
+    crosses a kink of the optimum, such as where another limit takes over, is too long).
+    """
+    value = float(limit["value"])
+    h = RELATIVE_STEP * abs(value) * (-1.0 if limit["column"].split(".")[1] in MINIMA else 1.0)
+
+    def slope(step: float) -> float:
+        result = solve(moved(instance, limit["column"], limit["id"], value + step))
+        assert result.status == "optimal"
+        return (result.model_objective - base) / step
+
+    coarse, estimates = slope(h), []
+    for _ in range(8):
+        h /= 2
+        fine = slope(h)
+        estimates.append(2 * fine - coarse)
+        if len(estimates) > 1 and math.isclose(estimates[-1], estimates[-2], rel_tol=1e-8,
+                                               abs_tol=1e-10):
+            break
+        coarse = fine
+    return estimates[-1]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_shadow_price_is_the_derivative_of_the_optimum(case: str) -> None:
+    instance = load_instance(ROOT / case)
+    result = solve(instance)
+    assert result.status == "optimal"
+    binding = result.binding
+    assert list(binding.columns) == list(COLUMNS)
+    priced = binding[(binding["shadow_price"] != 0) & (binding["value"] != 0)]
+    for _, limit in priced.iterrows():
+        derivative = finite_difference(instance, limit, result.model_objective)
+        tolerance = POOL_TOLERANCE if case in POOLS else TOLERANCE
+        assert derivative == pytest.approx(limit["shadow_price"], rel=tolerance,
+                                           abs=tolerance * 1e-3), limit["limit"]
+        assert limit["measured"], limit["limit"]
+    if result.is_mip:
+        assert set(binding["basis"]) <= {"lp, binaries fixed"}
+
+
+def test_the_families_are_all_priced_somewhere() -> None:
+    """The cases above price a limit of every family that has one."""
+    columns: set[str] = set()
+    for case in CASES:
+        binding = solve(load_instance(ROOT / case)).binding
+        columns |= set(binding.loc[binding["shadow_price"] != 0, "column"])
+    assert columns >= {
+        "stakes.max_restaking", "stakes.max_per_service", "stakes.max_expected_loss",
+        "stakes.max_worst_case_loss", "groups.max_exposure", "services.capacity",
+        "services.min_security", "services.max_holder_share", "parameters.cvar_limit",
+        "parameters.turnover_limit"}, columns
