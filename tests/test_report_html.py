@@ -39,12 +39,20 @@ def restake(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def realistic_solution(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The realistic instance solved by ``restake solve --output``, without binding.csv."""
+def solved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The realistic instance solved by ``restake solve --output``, as written."""
     folder = tmp_path_factory.mktemp("realistic") / "solution"
     done = restake("solve", str(REALISTIC), "--output", str(folder))
     assert done.returncode == 0, done.stderr
-    (folder / "binding.csv").unlink(missing_ok=True)  # each test says what it holds
+    return folder
+
+
+@pytest.fixture(scope="module")
+def realistic_solution(solved: Path) -> Path:
+    """The same solution without binding.csv, as an older version wrote it."""
+    folder = solved.parent / "older"
+    shutil.copytree(solved, folder)
+    (folder / "binding.csv").unlink(missing_ok=True)
     return folder
 
 
@@ -61,10 +69,10 @@ def _with_binding(source: Path, target: Path, rows: list[dict]) -> Path:
 
 
 def _row(limit: str, value: float, slack: float, price: float, gain: float,
-         basis: str = "lp", unit: str = "fraction of stake") -> dict:
+         basis: str = "lp", unit: str = "fraction of stake", measured: bool = False) -> dict:
     return {"limit": limit, "family": "restaking_degree", "column": "stakes.max_restaking",
             "id": limit.rsplit(" ", 1)[-1], "value": value, "unit": unit, "slack": slack,
-            "shadow_price": price, "gain_of_1pct": gain, "basis": basis}
+            "shadow_price": price, "gain_of_1pct": gain, "measured": measured, "basis": basis}
 
 
 def _section(page: str, anchor: str) -> str:
@@ -85,15 +93,18 @@ def _fake_sensitivity(monkeypatch: pytest.MonkeyPatch, rows: int = 12) -> None:
     monkeypatch.setitem(sys.modules, SENSITIVITY, module)
 
 
-def test_report_renders_in_a_real_browser(realistic_solution: Path, tmp_path: Path) -> None:
+def test_report_renders_in_a_real_browser(solved: Path, tmp_path: Path) -> None:
     browser = next(filter(None, map(shutil.which, BROWSERS)), None)
     if browser is None:
         pytest.skip("no chromium on PATH: install Debian's chromium (.ci/run does in CI)")
     report = tmp_path / "report.html"
-    done = restake("report", str(REALISTIC), str(realistic_solution), "--output", str(report),
+    done = restake("report", str(REALISTIC), str(solved), "--output", str(report),
                    "--simulate", "2000", "--frontier", "3", "--no-sensitivity")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{report}\n"
+    if (solved / "binding.csv").is_file():  # what restake solve writes: its limits, priced
+        binding = _section(report.read_text(encoding="utf-8"), "binding")
+        assert "<table>" in binding and "max_restaking of stake lrt-large-eth" in binding
     screenshot = tmp_path / "screenshot.png"
     shown = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
@@ -139,7 +150,7 @@ def test_binding_limits_sorted_by_gain_with_units(realistic: optimizer.Instance,
     rows = [_row("max_restaking of stake slack-one", 1.0, 0.4, 0.0, 0.0),
             _row("max_restaking of stake small-gain", 1.0, 0.0, 12.0, 0.12),
             _row("capacity of service big-gain", 8000.0, 0.0, 0.0186, 1.49,
-                 basis="lp, binaries fixed", unit="numeraire"),
+                 basis="lp, binaries fixed", unit="numeraire", measured=True),
             _row("max_restaking of stake tight-free", 1.0, 0.0, 0.0, 0.0)]
     folder = _with_binding(realistic_solution, tmp_path / "solution", rows)
     write_report(realistic, folder, tmp_path / "report.html", sensitivity=False)
@@ -150,6 +161,8 @@ def test_binding_limits_sorted_by_gain_with_units(realistic: optimizer.Instance,
     assert "8,000" in binding and "<td>ETH</td>" in binding  # the numeraire by its name
     assert "shadow price (ETH/yr per unit)" in binding and "gain of 1% (ETH/yr)" in binding
     assert "binaries fixed" in binding and "first order" in binding
+    assert binding.count("<td>re-solved</td>") == 1
+    assert binding.count("<td>first order</td>") == 2
 
 
 def test_binding_csv_without_its_columns_is_refused(realistic: optimizer.Instance,

@@ -24,12 +24,12 @@ from optimizer.analysis.security import security_report
 from optimizer.atomic import atomic_path
 from optimizer.errors import InstanceError, OptimizerError, Problem
 from optimizer.instance import Instance
+from optimizer.instance.outputs import BINDING_OUT
 from optimizer.model.tail_risk import uses_cvar
 from optimizer.results.write import read_allocation
 
-BINDING_COLUMNS = ("limit", "family", "column", "id", "value", "unit", "slack",
-                   "shadow_price", "gain_of_1pct", "basis")
-"""The columns of a solution's ``binding.csv``."""
+BINDING_COLUMNS = tuple(column.name for column in BINDING_OUT.columns)
+"""The columns of a solution's ``binding.csv`` (``optimizer.instance.outputs``)."""
 
 TIGHT = 1e-7  # a limit binds when its slack is within this fraction of max(|value|, 1)
 STABILITY_SHOWN = 10  # the narrowest stability ranges are shown
@@ -131,7 +131,7 @@ def read_solution(instance: Instance, folder: Path) -> SolutionFolder:
             raise _bad(file, f"cannot be read as CSV: {error}") from None
         if missing := [c for c in BINDING_COLUMNS if c not in binding.columns]:
             raise _bad(file, f"lacks the columns {', '.join(missing)}")
-        for column in ("value", "slack", "shadow_price", "gain_of_1pct"):
+        for column in (c.name for c in BINDING_OUT.columns if c.kind == "float"):
             binding[column] = pd.to_numeric(binding[column], errors="coerce").astype(float)
     return SolutionFolder(summary, allocation, holders, binding)
 
@@ -141,7 +141,6 @@ def _bad(where: Path, message: str) -> InstanceError:
 
 
 def _img(draw: Callable[..., None], *arguments: Any, alt: str) -> str:
-    """A plot of ``optimizer.analysis.plots`` as an embedded PNG."""
     with tempfile.TemporaryDirectory() as scratch:
         draw(*arguments, Path(scratch) / "plot.png")
         data = base64.b64encode((Path(scratch) / "plot.png").read_bytes()).decode("ascii")
@@ -178,7 +177,6 @@ def _section(anchor: str, title: str, *parts: str) -> str:
 
 
 def _p(text: str, kind: str = "") -> str:
-    """A paragraph of plain text, escaped."""
     return f'<p{f" class={kind}" if kind else ""}>{html.escape(text)}</p>'
 
 
@@ -246,24 +244,27 @@ def _binding_section(instance: Instance, solution: SolutionFolder) -> str:
     tight = binding["slack"].abs() <= TIGHT * binding["value"].abs().clip(lower=1.0)
     shown = binding[(binding["shadow_price"].fillna(0.0) != 0) | tight].sort_values(
         "gain_of_1pct", ascending=False, na_position="last").assign(
-        unit=lambda frame: frame["unit"].str.replace("numeraire", numeraire))  # its name
+        unit=lambda frame: frame["unit"].str.replace("numeraire", numeraire),  # its name
+        how=lambda frame: frame["measured"].str.lower().map({"true": "re-solved"}).fillna(
+            "first order"))
     rows = [(r.limit, r.column, _number(r.value), _number(r.slack), r.unit or "-",
-             _number(r.shadow_price), _number(r.gain_of_1pct)) for r in shown.itertuples()]
-    mip = binding["basis"].str.contains("binaries fixed").any()
+             _number(r.shadow_price), _number(r.gain_of_1pct), r.how)
+            for r in shown.itertuples()]
     return _section("binding", title, _p(
         f"The limits that hold the allocation where it is, the most valuable first. A limit's "
         f"shadow price is how much the expected net reward would rise, in {numeraire} per year, "
         "per unit of the instance column that sets it (negative: lowering the value relaxes "
-        "the limit); 'gain of 1%' is what relaxing it by 1% of its value would add, to first "
-        "order (a larger change may gain less, once another limit binds). A tight limit with "
-        "a zero price costs nothing.") if len(rows) else
-        _p("No limit binds: every limit has slack and a zero price."),
+        "the limit); 'gain of 1%' is what relaxing it by 1% of its value would add, re-solved "
+        "or to first order (the price times 1% of the value: a larger change may gain less, "
+        "once another limit binds). A tight limit with a zero price costs nothing.") if rows
+        else _p("No limit binds: every limit has slack and a zero price."),
         _p("The model has binary decisions (opt-ins, minimum allocations): these prices are "
            "those of the linear program with the binaries fixed at this solution's values, "
            "so they value a limit without changing which services are opted into.", "note")
-        if mip and len(rows) else "",
+        if rows and binding["basis"].str.contains("binaries fixed").any() else "",
         _table(["limit", "set by", "value", "slack", "unit", f"shadow price ({numeraire}/yr "
-                "per unit)", f"gain of 1% ({numeraire}/yr)"], rows, (2, 3, 5, 6)) if rows else "")
+                "per unit)", f"gain of 1% ({numeraire}/yr)", "gain found by"], rows,
+               (2, 3, 5, 6)) if rows else "")
 
 
 def _stability_section(instance: Instance, sensitivity: bool) -> str:
