@@ -251,3 +251,12 @@ def test_cli_without_matplotlib_exits_2(realistic_solution: Path, tmp_path: Path
                                        "-o", str(report)])
     assert result.exit_code == 2
     assert "plots need matplotlib" in result.stderr and not report.exists()
+
+
+def test_a_frontier_the_instance_cannot_have_is_a_note(tmp_path: Path) -> None:
+    instance = optimizer.load_instance(INSTANCES / "tiny" / "opt-in-cost.toml")  # risks nothing
+    optimizer.solve(instance).to_dir(tmp_path / "solution")
+    write_report(instance, tmp_path / "solution", tmp_path / "report.html", frontier_points=3,
+                 sensitivity=False)
+    frontier = _section((tmp_path / "report.html").read_text(encoding="utf-8"), "frontier")
+    assert "Not traced: instance opt-in-cost: slash_probability x slash_fraction is 0" in frontier

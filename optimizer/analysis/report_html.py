@@ -63,8 +63,7 @@ def write_report(instance: Instance, solution_dir: str | Path, path: str | Path,
                  sensitivity: bool = True, seed: int = 0) -> None:
     """Write the HTML report of the solution in ``solution_dir`` to ``path``, atomically.
 
-    Raises `InstanceError` when the folder is not a solution of ``instance``
-    (`read_solution`), `PlotUnavailableError` without matplotlib; nothing is written then.
+    Raises `InstanceError` (`read_solution`) or `PlotUnavailableError`, writing nothing.
 
     Parameters
     ----------
@@ -90,8 +89,7 @@ def write_report(instance: Instance, solution_dir: str | Path, path: str | Path,
                 _stability_section(instance, sensitivity), _security_section(solution)]
     if simulate_runs:
         sections.append(_simulation_section(instance, solution, simulate_runs, seed))
-    if frontier_points:
-        sections.append(_frontier_section(instance, frontier_points))
+    sections += [_frontier_section(instance, frontier_points)] if frontier_points else []
     sections.append(_assumptions_section(instance))
     page = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             'content="width=device-width, initial-scale=1"><title>Restaking allocation: '
@@ -289,10 +287,10 @@ def _stability_section(instance: Instance, sensitivity: bool) -> str:
     return _section("stability", title, _p(
         f"The {len(narrow)} narrowest of {len(ranges)} ranges. Each is how far one service's "
         "reward rate or slash probability (per year) can move, the others unchanged, while "
-        "the optimal allocation keeps the same stake-service pairs; past an end, the pairs "
-        "named change. The ranges come from re-solves of the model with the estimate moved; "
-        "'confirmed' says whether independent re-solves confirmed both ends. A narrow range "
-        "marks an estimate to get right: a small error in it changes the allocation."),
+        "the optimal allocation keeps the same stake-service pairs (past an end, the pairs "
+        "named change). They come from re-solves of the model with the estimate moved, "
+        "'confirmed' by independent re-solves at both ends. A narrow range marks an estimate "
+        "to get right."),
         _table(["service", "estimate", "value", "range", "width / value", "below the range",
                 "above the range", "confirmed"], rows, (2, 3, 4)),
         _p(f"Notes of the analysis: {notes}.", "sub") if notes else "")
@@ -306,10 +304,9 @@ def _security_section(solution: SolutionFolder) -> str:
     failing = int((~holders["holds"].astype(bool)).sum()) if len(holders) else 0
     return _section("security", "Security of the restaking graph", _p(
         "Per holder, Durvasula and Roughgarden's sufficient condition against profitable "
-        "(cascading) attacks: the sum, over the services it secures, of (1 + margin) x the "
-        "profit from corrupting the service / its cost of corruption (attack threshold x "
-        "slash fraction x all the stake behind it). At most 1 means no profitable attack "
-        "through that holder; 0, that its services declare no profit from corruption."),
+        "(cascading) attacks: the sum over its services of (1 + margin) x profit from "
+        "corruption / cost of corruption (attack threshold x slash fraction x all the stake "
+        "behind the service). At most 1 holds; 0 means its services declare no profit."),
         _p(f"{failing} holder(s) fail the condition: an attack through them could pay.", "bad")
         if failing else _p("Every holder meets the condition."),
         _table(["holder", "services", "condition", "verdict", "largest term"], rows, (1, 2)))
@@ -346,19 +343,22 @@ def _frontier_section(instance: Instance, points: int) -> str:
 
     parameters, numeraire = instance.parameters, instance.numeraire
     risk = "cvar" if uses_cvar(instance) else "expected_loss"
-    traced = frontier(instance, points=points, risk=risk)
+    try:
+        traced = frontier(instance, points=points, risk=risk)
+    except ValueError as error:  # the instance has no such frontier (e.g. it risks nothing)
+        why = "; ".join(map(str, getattr(error, "problems", []))) or str(error)
+        return _section("frontier", "Reward against risk", _p(f"Not traced: {why}.", "note"))
     solved = traced.points[traced.points["objective"].notna()]
     label = plots.risk_label(risk, numeraire, parameters.cvar_alpha, parameters.worst_case_k)
     columns = [risk] + [c for c in ("objective", "reward", "expected_loss") if c != risk]
     rows = [[int(r["point"])] + [_number(r[c]) for c in columns] for _, r in solved.iterrows()]
-    words = {"objective": "net reward", "reward": "reward", "expected_loss": "expected loss"}
     return _section("frontier", "Reward against risk", _p(
         f"The best expected net reward for each level of risk, measured as the {label}: "
         f"{len(solved)} allocations, each a re-solve of the model with a limit on that "
         "measure. Moving left buys safety with reward."),
         _img(plots.plot_frontier, traced, instance, alt="efficient frontier"),
-        _table(["point", label] + [f"{words[c]} ({numeraire}/yr)" for c in columns[1:]], rows,
-               (0, 1, 2, 3)))
+        _table(["point", label] + [f"{c.replace('objective', 'net reward').replace('_', ' ')} "
+                                   f"({numeraire}/yr)" for c in columns[1:]], rows, (0, 1, 2, 3)))
 
 
 def _assumptions_section(instance: Instance) -> str:
