@@ -119,7 +119,7 @@ def plot_allocation(allocation: Any, instance: Any, path: Path, most: int = 30) 
     services = table.sum(axis=0).sort_values(ascending=False).index
     table = table.loc[holders[:most], services[:most]]
     left_out = (len(holders) - len(table.index), len(services) - len(table.columns))
-    width = min(16.0, max(8.0, 0.75 * len(table.columns) + 3.5))
+    width = min(9.5, max(7.0, 0.55 * len(table.columns) + 2.5))  # shown at 1:1 in a report
     figure, axes = plt.subplots(figsize=(width, max(3.5, 0.45 * len(table.index) + 2.2)))
     values = table.to_numpy()
     shown = values.copy()

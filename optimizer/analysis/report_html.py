@@ -40,9 +40,9 @@ _STYLE = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,san
 margin:0 auto;color:#1d1d1f;max-width:1120px;padding:24px 32px;line-height:1.5;font-size:16px}
 h2{font-size:22px;margin:36px 0 8px;border-bottom:2px solid #d0d7de;padding-bottom:4px}h1{margin:0}
 p.sub{color:#57606a}nav a{margin-right:14px;color:#0969da}.bad{color:#cf222e;font-weight:600}
-.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}.card .k{font-size:13px;color:#57606a}
-.card{border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;min-width:9em;background:#f6f8fa}
-.card .v{font-size:20px;font-weight:600}table{border-collapse:collapse;margin:8px 0;font-size:14px}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:16px 0}.card .k{font-size:13px;color:#57606a}
+.card{border:1px solid #d0d7de;border-radius:8px;padding:8px 12px;min-width:8em;background:#f6f8fa}
+.card .v{font-size:19px;font-weight:600}table{border-collapse:collapse;margin:8px 0;font-size:14px}
 th,td{border:1px solid #ccd;padding:4px 10px;text-align:left;vertical-align:top}th{background:#eef}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}img{max-width:100%}
 .note{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px}"""
