@@ -1,40 +1,26 @@
 """Stability ranges of each service's reward rate and slash probability.
 
-The support of an allocation is the set of (stake, service) pairs with a fraction above
-``tolerance`` (of the stake). For each service s and parameter theta (``reward_rate``
-r_s, per year; ``slash_probability`` p_s, per year), the range is the interval
-[low, high] around the instance's value over which the optimum keeps the support of the
-base solve (a cold ``optimizer.pipeline.solve`` of the instance).
+The support of an allocation is its (stake, service) pairs with a fraction above
+``tolerance``. For each service s and parameter (``reward_rate`` r_s, ``slash_probability``
+p_s, per year), the range is the interval around the instance's value over which the
+optimum keeps the support of the base solve (a cold ``optimizer.pipeline.solve``).
 
-How it is found: each end is searched outward from the value (steps growing fourfold
-from ``FIRST_STEP`` of the value, then bisection until the bracket is narrower than
-``rtol`` of the value) with fast re-solves: the model is built once, and each trial
-changes the service's coefficients in a fresh HiGHS session
-(``HighsSession.change_coefficients``), skipping the Pyomo build and the evaluator. Each
-end is then confirmed by two cold, independent solves of the whole pipeline on a copy of
-the instance with the value moved: just inside the end (the support must be the base's)
-and just outside it (it must differ). The reported end is the middle of that bracket. An
-end that reaches the domain (p_s in [0, 1]; r_s in [0, cap], cap the larger of
-``REWARD_RATE_CAP`` and twice r_s) with the support unchanged says so.
-
-The fast path is exact: r_s enters only the objective cost (r_s - p_s f_s) V_i of the
-service's x columns; p_s enters those costs and the coefficients p_s f_s of the
-expected-loss budget rows. A stake's budget row is left out of a model when it cannot
-bind at the instance's p, so when a rising p_s needs a row the instance's model lacks,
-the high end is searched on the model built at p_s = 1, which has every row that can
-bind at some p_s in [0, 1] (a row that cannot bind changes nothing).
-CVaR scenarios, sampled from the slash probabilities, are held fixed at the instance's
-own set while p_s moves: the range is that of the model with those scenarios.
-See ``docs/sensitivity.md``.
+Each end is searched (fourfold steps outward, then bisection to ``rtol``) with fast
+re-solves of one built model whose coefficients are changed in a fresh HiGHS session
+(exact: r_s enters only the x columns' costs, p_s those and the expected-loss budget
+rows; the high end of p_s uses the model built at p_s = 1 when that one has budget rows
+the instance's model leaves out). Each end is then confirmed by cold pipeline solves
+just inside and just outside it, and a change past it that is only a tie (an allocation
+within the base support is still optimal there) is said to be one. CVaR scenarios are
+held fixed while p_s moves. See ``docs/sensitivity.md``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -54,8 +40,7 @@ SUPPORT_TOLERANCE = 1e-7
 """A pair is in the support when its fraction of the stake is above this."""
 
 SEARCH_RTOL = 1e-4
-"""The bisection stops when an end's bracket is narrower than this times max(|value|,
-``VALUE_FLOOR``)."""
+"""Bisection stops at a bracket narrower than this times max(|value|, ``VALUE_FLOOR``)."""
 
 VALUE_FLOOR = 1e-3
 """Per year: the scale of the search for a value near 0."""
@@ -138,17 +123,13 @@ def _chosen_services(instance: Instance, services: Sequence[str] | None) -> list
 
 
 def with_value(instance: Instance, service: str, parameter: str, value: float) -> Instance:
-    """A copy of ``instance`` with ``parameter`` of ``service`` set to ``value``.
-
-    The sampled CVaR scenarios (if drawn) are carried over unchanged.
-    """
+    """A copy of ``instance`` with ``parameter`` of ``service`` at ``value`` (same scenarios)."""
     table = instance.services.copy()
     table.loc[service, parameter] = float(value)
     return instance.with_changes(keep_scenarios=True, services=table)
 
 
-@dataclass
-class _End:
+class _End(NamedTuple):
     """One end of a range: where it is, what changes past it, whether cold solves agree."""
 
     end: float
@@ -161,8 +142,7 @@ class _Study:
 
     def __init__(self, instance: Instance, tolerance: float, rtol: float,
                  options: dict[str, Any]) -> None:
-        self.instance, self.tolerance, self.rtol = instance, tolerance, rtol
-        self.options = options
+        self.instance, self.tolerance, self.rtol, self.options = instance, tolerance, rtol, options
         self.keys = list(zip(instance.pairs["stake"], instance.pairs["service"], strict=True))
         base = solve(instance, **options)
         base.raise_for_status()
@@ -171,6 +151,7 @@ class _Study:
         self.built = build(instance)
         self.unreproduced: list[str] = []
         self.presolve_infeasible: list[str] = []
+        self.ties = 0
 
     def cold(self, service: str, parameter: str, value: float) -> Support:
         """The support of a cold pipeline solve with the parameter at ``value``."""
@@ -197,8 +178,7 @@ class _Study:
         The instance's own, unless p_s rising would need an expected-loss budget row that
         the instance's model leaves out: the high end then uses the model built at p_s = 1.
         """
-        if (parameter == "reward_rate"
-                or self.instance.stakes["max_expected_loss"].isna().all()):
+        if parameter == "reward_rate" or self.instance.stakes["max_expected_loss"].isna().all():
             return self.built, self.built
         top = build(with_value(self.instance, service, parameter, 1.0))
         rows = [len(getattr(one.model, "expected_loss_budget", ())) for one in (self.built, top)]
@@ -231,9 +211,9 @@ class _Study:
                  width: float) -> _End:
         """Cold solves just inside and just outside an end; the end and its change.
 
-        ``points`` is (value, last inside, first outside or None, domain limit). When the
-        cold solves disagree with the bracket, it is widened tenfold around its middle,
-        up to ``CONFIRM_WIDENINGS`` times (never past the value or the limit).
+        ``points``: value, last inside, first outside (None at the limit), domain limit. A
+        bracket the cold solves do not confirm is widened tenfold around its middle, up
+        to ``CONFIRM_WIDENINGS`` times (never past the value or the limit).
         """
         value, inside, outside, limit = points
         if outside is None:
@@ -247,7 +227,9 @@ class _Study:
             after = self.cold(service, parameter, past)
             if not _same(after, self.base):
                 if _same(self.cold(service, parameter, near), self.base):
-                    return _End(end, self._describe(after), True)
+                    farther = past + toward * FIRST_STEP * max(abs(value), VALUE_FLOOR)
+                    return _End(end, self._describe(after) + self._tie(
+                        service, parameter, min(max(farther, 0.0), limit), after), True)
             half *= 10.0
         return _End(end, self._describe(fast) + " (fast re-solve; not confirmed by the "
                     "pipeline's solves)", False)
@@ -264,6 +246,23 @@ class _Study:
         near = limit - width if limit > 0 else limit + width
         kept = _same(self.cold(service, parameter, near), self.base)
         return _End(limit, f"{said}; at the limit itself: {self._describe(at_limit)}", kept)
+
+    def _tie(self, service: str, parameter: str, value: float, after: Support) -> str:
+        """What to add to a change past an end when its entering pairs only tie at ``value``.
+
+        Forced, the optimum with only the base support's pairs eligible falls behind the
+        optimum there; tied, it equals it (the solver merely returns another optimum).
+        """
+        moved = with_value(self.instance, service, parameter, value)
+        kept = None if after is None or not (after & ~self.base).any() else _optimum(
+            moved.with_changes(keep_scenarios=True, eligibility=pd.concat(
+                [moved.eligibility, moved.pairs[~self.base][["stake", "service"]].assign(
+                    allowed=False)], ignore_index=True)), self.options, bound=False)
+        optimum = None if kept is None else _optimum(moved, self.options, bound=True)
+        if optimum is None or kept is None or kept < optimum - 1e-8 * max(1.0, abs(optimum)):
+            return ""  # forced, not tested, or not told apart from a tie
+        self.ties += 1
+        return f" (a tie: an optimum without the pairs entering exists at {value:.6g})"
 
     def _describe(self, support: Support) -> str:
         """The pairs leaving and entering the base support, in the instance's ids."""
@@ -287,10 +286,23 @@ class _Study:
             said.append("alternative optima: a re-solve of the same model at the instance's "
                         "own values found another support than the pipeline for "
                         + ", ".join(self.unreproduced) + " (their ends may not be confirmed)")
+        if self.ties:
+            said.append(f"{self.ties} end(s) are ties: past them an optimum without the pairs "
+                        "entering exists, but the solver returns one with them")
         if self.presolve_infeasible:
             said.append("HiGHS's presolve called a feasible instance infeasible at "
                         + ", ".join(self.presolve_infeasible) + "; solved again without it")
         return said
+
+
+def _optimum(instance: Instance, options: dict[str, Any], bound: bool) -> float | None:
+    """A cold model solve's optimum (numeraire/yr), plus its chords' error if ``bound``."""
+    built = build(instance)
+    session = HighsSession(built, SolveOptions(**options))
+    session.run()
+    if session.status() != "optimal":
+        return None
+    return session.objective() + (sum(built.pool_errors.values()) if bound else 0.0)
 
 
 def _same(support: Support, reference: np.ndarray) -> bool:
@@ -325,25 +337,19 @@ def _search(same: Callable[[float], bool], value: float, limit: float, step: flo
         offset *= 4.0
     while abs(outside - inside) > width:
         middle = 0.5 * (inside + outside)
-        if same(middle):
-            inside = middle
-        else:
-            outside = middle
+        inside, outside = (middle, outside) if same(middle) else (inside, middle)
     return inside, outside
 
 
 class _FastModel:
     """One built model whose r_s or p_s is moved, each trial in a fresh HiGHS session.
 
-    A warm re-solve (one session, the simplex starting from the last basis) takes a
-    fraction of a millisecond on the realistic instance, a cold one a few; but on a
-    degenerate optimum a warm path ends at other vertices than cold solves do (measured
-    on the realistic instance: it saw changes no solve of the instance shows, and missed
-    others), so every trial is cold, as the pipeline's solves are.
+    Warm re-solves (one session) are several times faster, but on a degenerate optimum
+    they end at other vertices than cold solves do: on the realistic instance they saw
+    changes no solve of the instance shows, and missed others.
     """
 
-    def __init__(self, built: AllocationModel, options: dict[str, Any],
-                 tolerance: float) -> None:
+    def __init__(self, built: AllocationModel, options: dict[str, Any], tolerance: float) -> None:
         self.built, self.tolerance = built, tolerance
         self.settings = SolveOptions(**options)
 
