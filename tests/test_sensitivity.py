@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer.analysis.sensitivity import COLUMNS, SEARCH_RTOL, VALUE_FLOOR, stability_ranges
+from optimizer.analysis.sensitivity import (
+    COLUMNS,
+    SEARCH_RTOL,
+    VALUE_FLOOR,
+    stability_ranges,
+    with_value,
+)
 from optimizer.instance import Instance, load_instance
 from optimizer.pipeline import solve
 
@@ -176,6 +182,16 @@ def test_milp_ranges_are_the_milps() -> None:
         "mid-reth enters base"}
     assert frame["confirmed"].all()
     assert any("MILP" in note for note in frame.attrs["notes"])
+
+
+def test_sampled_scenarios_are_held_fixed(tmp_path: Path) -> None:
+    document = {**COMPETING, "parameters": {"risk_aversion": 1.0, "scenario_count": 200}}
+    instance = load_instance(write_toml(tmp_path / "averse.toml", document))
+    frame = stability_ranges(instance, services=["A"])
+    assert frame["confirmed"].all()
+    assert any("CVaR scenarios held fixed" in note for note in frame.attrs["notes"])
+    drawn = instance.scenario_set()
+    assert with_value(instance, "A", "slash_probability", 0.3).scenario_set() is drawn
 
 
 def test_unknown_service_is_refused() -> None:

@@ -228,8 +228,9 @@ class _Study:
             if not _same(after, self.base):
                 if _same(self.cold(service, parameter, near), self.base):
                     farther = past + toward * FIRST_STEP * max(abs(value), VALUE_FLOOR)
+                    farther = min(max(farther, min(value, limit)), max(value, limit))
                     return _End(end, self._describe(after) + self._tie(
-                        service, parameter, min(max(farther, 0.0), limit), after), True)
+                        service, parameter, farther, after), True)
             half *= 10.0
         return _End(end, self._describe(fast) + " (fast re-solve; not confirmed by the "
                     "pipeline's solves)", False)
@@ -277,8 +278,7 @@ class _Study:
         """What the ranges assume, in sentences."""
         said = [f"support: pairs with a fraction above {self.tolerance:g} of the stake"]
         if uses_cvar(self.instance):
-            said.append("CVaR scenarios held fixed at the instance's set while "
-                        "slash_probability moves")
+            said.append("CVaR scenarios held fixed at the instance's set as p moves")
         if self.is_mip:
             said.append("the model is a MILP: ranges are those of its optimum "
                         f"(mip_rel_gap {self.options['mip_rel_gap']:g})")
