@@ -44,7 +44,7 @@ def solve(instance: Instance, merge_stakes: bool = True, **options: Any) -> Resu
     **options
         ``SolveOptions`` fields: ``time_limit`` (seconds), ``threads``, ``random_seed``,
         ``mip_rel_gap``, ``presolve``, ``solver`` (LP algorithm), ``verbose``,
-        ``pool_tolerance``.
+        ``pool_tolerance``, ``binding`` (price every limit after an optimal solve).
 
     Returns
     -------

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
               "LP file (.mps: MPS).")
 @click.option("--no-merge", is_flag=True, help="Keep interchangeable stakes apart in the model "
               "(merging them is exact; this is for checking and measuring).")
+@click.option("--no-binding", is_flag=True, help="Skip pricing the limits (binding.csv is "
+              "then empty): saves its re-solves on a large book.")
 @click.option("--compare-baselines", is_flag=True, help="Also evaluate the allocations "
               "curators use today (equal split, pro rata to reward, greedy) and show the "
               "optimizer's uplift.")
@@ -45,8 +47,8 @@ if TYPE_CHECKING:
 @guarded
 def solve(instance: str, output: str | None, as_json: bool, time_limit: float | None,
           mip_gap: float | None, threads: int | None, random_seed: int, presolve: str,
-          solver: str, write_lp: str | None, no_merge: bool, compare_baselines: bool,
-          verbose: bool) -> None:
+          solver: str, write_lp: str | None, no_merge: bool, no_binding: bool,
+          compare_baselines: bool, verbose: bool) -> None:
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
     started = time.monotonic()  # --time-limit counts from here: loading, building, solving
     from optimizer.pipeline import build, check_model_file, solve_built, write_model
@@ -60,7 +62,7 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
         write_model(built, Path(write_lp))
     result = solve_built(built, started=started, time_limit=time_limit, mip_rel_gap=mip_gap,
                          threads=threads, random_seed=random_seed, presolve=presolve,
-                         solver=solver, verbose=verbose)
+                         solver=solver, verbose=verbose, binding=not no_binding)
     if output and result.worth_writing:
         result.to_dir(output)
     comparison = baseline_comparison(built, result) if compare_baselines else None

@@ -92,7 +92,8 @@ def pair_upper_bound(instance: Instance) -> np.ndarray:
 def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
                 pool_error: float = DEFAULT_POOL_ERROR,
                 merge: StakeMerge | None = None, elastic: bool = False,
-                risk_limit: tuple[str, float] | None = None) -> AllocationModel:
+                risk_limit: tuple[str, float] | None = None,
+                keep_all_rows: bool = False) -> AllocationModel:
     """Build the allocation model of ``instance``: every family of ``FAMILIES``, in order.
 
     Parameters
@@ -110,6 +111,8 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
     risk_limit : tuple, optional
         ``(measure, limit)``: add a row limiting a portfolio risk measure to ``limit``
         (numeraire; see ``optimizer.model.risk_rows``).
+    keep_all_rows : bool
+        Keep the rows that cannot bind (see ``BuildContext``).
     """
     start = time.perf_counter()
     original = instance
@@ -128,7 +131,7 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
         model = pyo.ConcreteModel(name=instance.name)
         context = BuildContext(
             model, instance, index, scenarios if cvar else None, pool_error, needed,
-            elastic=elastic,
+            elastic=elastic, keep_all_rows=keep_all_rows,
             risk_limit=None if risk_limit is None else (risk_limit[0], risk_limit[1] / scale))
         terms: list[ObjectiveTerm] = []
         for family in FAMILIES:

@@ -25,7 +25,7 @@ def add_holder_concentration(context: BuildContext) -> list[ObjectiveTerm]:
     cells, of_pair = np.unique(cell, return_inverse=True)
     reach = np.bincount(of_pair, weights=(index.value * index.upper)[capped])
     service_of = cells % n_services
-    binds = reach > share[service_of] * external[service_of]
+    binds = (reach > share[service_of] * external[service_of]) | context.keep_all_rows
     row_of = np.cumsum(binds) - 1
     kept = binds[of_pair]
     pairs, rows = capped[kept], row_of[of_pair[kept]]

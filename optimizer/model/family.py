@@ -158,6 +158,10 @@ class BuildContext:
         (numeraire, model units), for the frontier.
     pool_errors : dict
         Filled by the pool family: each pool's chord error (model units per year).
+    keep_all_rows : bool
+        Keep the rows a family would leave out because they cannot bind (a stake whose
+        pair bounds sum to at most its ``max_restaking``...): the model whose pair
+        bounds the binding table moves, where such a row may come to bind.
     """
 
     model: pyo.ConcreteModel
@@ -169,6 +173,7 @@ class BuildContext:
     elastic: bool = False
     risk_limit: tuple[str, float] | None = None
     pool_errors: dict[int, float] = field(default_factory=dict)
+    keep_all_rows: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def add_group_exposure(context: BuildContext) -> list[ObjectiveTerm]:
         inside = np.isin(index.service_pos, services)
         reach = np.bincount(index.stake_pos[inside], weights=index.upper[inside],
                             minlength=count)
-        stakes = np.flatnonzero(reach > limit[group])
+        stakes = np.flatnonzero((reach > limit[group]) | context.keep_all_rows & (reach > 0))
         group_rows, group_pairs, _ = rows_by_owner(index.stake_pos, stakes, count,
                                                    inside.astype(float))
         rows.append(len(keys) + group_rows)

@@ -54,7 +54,8 @@ def add_expected_loss_budget(context: BuildContext) -> list[ObjectiveTerm]:
     rate = pair_loss_rate(instance)
     reach = np.bincount(index.stake_pos, weights=rate * index.upper, minlength=count)
     has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
-    stakes = np.flatnonzero(has_pairs & ~np.isnan(budget) & (reach > budget))
+    stakes = np.flatnonzero(has_pairs & ~np.isnan(budget)
+                            & ((reach > budget) | context.keep_all_rows))
     rows, pairs, rates = rows_by_owner(index.stake_pos, stakes, count, rate)
     model.expected_loss_budget = MatrixRows(
         stakes.tolist(), [model.x_alloc], rows, pairs, rates, lower=np.nan,
@@ -77,8 +78,10 @@ def add_worst_case_budget(context: BuildContext) -> list[ObjectiveTerm]:
             if np.isnan(budget[i]):
                 continue
             slashable = pairs[slash[pairs] > 0]
+            if not len(slashable):
+                continue  # nothing of it can be slashed
             loads = np.sort(slash[slashable] * index.upper[slashable])[::-1]
-            if loads[:k].sum() <= budget[i]:
+            if loads[:k].sum() <= budget[i] and not context.keep_all_rows:
                 continue
             (mesh if len(slashable) <= k else general).append(i)
     mesh_stakes, general_stakes = np.asarray(mesh, dtype=np.int64), np.asarray(

@@ -29,7 +29,7 @@ def add_restaking_degree(context: BuildContext) -> list[ObjectiveTerm]:
     count = len(limit)
     reach = np.bincount(index.stake_pos, weights=index.upper, minlength=count)
     has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
-    stakes = np.flatnonzero(has_pairs & (reach > limit))
+    stakes = np.flatnonzero(has_pairs & ((reach > limit) | context.keep_all_rows))
     rows, pairs, ones = rows_by_owner(index.stake_pos, stakes, count,
                                       np.ones(len(index.stake_pos)))
     model.restaking_degree = MatrixRows(

@@ -13,136 +13,35 @@ times faster (see ``benchmarks/handoff.py``).
 
 from __future__ import annotations
 
-import re
-import sys
-import threading
 import time
 from collections.abc import Hashable
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import highspy
 import numpy as np
 
 from optimizer.errors import SolverError
 from optimizer.model.build import AllocationModel
-from optimizer.model.families import ROW_BLOCKS
+from optimizer.model.families import ROW_BLOCKS, binary_components
 from optimizer.solve.console import quiet_highs
-from optimizer.solve.interrupt import solver_running
-from optimizer.solve.matrices import StandardForm, compile_standard_form
+from optimizer.solve.highs_run import (
+    MIN_RUN_SECONDS,
+    PRESOLVE_RULES_OFF,
+    SOLVER_NAME,
+    TIME_LIMIT_GRACE,
+    new_highs,
+    pass_to_highs,
+    run_highs,
+    solver_version,
+)
+from optimizer.solve.lp_names import LpNames, key_text
+from optimizer.solve.matrices import compile_standard_form
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import Status, status_of, termination_of
 
-__all__ = ["HighsSession", "new_highs", "pass_to_highs", "quiet_highs", "run_highs",
+__all__ = ["MIN_RUN_SECONDS", "PRESOLVE_RULES_OFF", "SOLVER_NAME", "TIME_LIMIT_GRACE",
+           "HighsSession", "new_highs", "pass_to_highs", "quiet_highs", "run_highs",
            "solver_version"]
-
-SOLVER_NAME = "HiGHS"
-
-PRESOLVE_RULES_OFF = (1 << 12) | (1 << 15)
-"""HiGHS presolve rules switched off (a bit mask); see ``new_highs``."""
-
-TIME_LIMIT_GRACE = 2.0
-"""Seconds past HiGHS's own ``time_limit`` after which the package stops a run itself."""
-
-MIN_RUN_SECONDS = 0.05
-"""The least time a run is given, even when the budget is spent (HiGHS needs a limit > 0)."""
-
-
-@cache
-def solver_version() -> str:
-    """HiGHS's version and git hash, e.g. ``1.15.1 (04024d7)``."""
-    highs = quiet_highs()
-    return f"{highs.version()} ({highs.githash()})"
-
-
-class _SchedulerThreads(threading.local):
-    """The thread count of HiGHS's task scheduler, as this thread last started it.
-
-    HiGHS keeps one task scheduler per operating-system thread (a ``thread_local``
-    handle), started by that thread's first run with the run's thread count; a later run
-    of the same thread asking for another count fails unless the thread resets its
-    scheduler first. The count is therefore remembered per thread, never per process:
-    solves in several threads at once each have their own scheduler.
-    """
-
-    threads: int | None = None
-
-
-_SCHEDULER = _SchedulerThreads()
-
-
-def _use_scheduler_threads(threads: int) -> None:
-    """Make this thread's HiGHS scheduler run with ``threads`` (0: HiGHS's choice)."""
-    if _SCHEDULER.threads is not None and _SCHEDULER.threads != threads:
-        highspy.Highs.resetGlobalScheduler(True)
-    _SCHEDULER.threads = threads
-
-
-def run_highs(highs: highspy.Highs, stop_at: float | None = None) -> bool:
-    """Run HiGHS on the model it holds, on this thread's scheduler, heeding signals.
-
-    Every run of the package goes through here (solve, frontier, explanations), so that
-    concurrent solves in one process are safe and Ctrl-C stops any of them. ``stop_at``
-    (a ``time.monotonic()`` instant) interrupts the run if it is still going then; the
-    return value says whether that happened.
-    """
-    answer = highs.getOptionValue("threads")  # (status, value) in highspy 1.15 and 1.16
-    threads = int(answer[1] if isinstance(answer, tuple) else answer)
-    _use_scheduler_threads(threads)
-    with solver_running(highs, stop_at) as stop:
-        highs.run()
-    return stop.deadline_passed
-
-
-def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
-    """Hand the arrays to HiGHS in one ``passModel`` call (row-wise).
-
-    Raises
-    ------
-    SolverError
-        When HiGHS refuses the model (a coefficient or bound beyond what it accepts, for
-        one): solving what it kept would answer another problem.
-    """
-    status = highs.passModel(
-        len(form.cost), len(form.row_lower), len(form.data),
-        int(highspy.MatrixFormat.kRowwise),
-        int(highspy.ObjSense.kMaximize if form.maximize else highspy.ObjSense.kMinimize),
-        form.offset, form.cost, form.col_lower, form.col_upper, form.row_lower, form.row_upper,
-        form.indptr.astype(np.int32), form.indices.astype(np.int32),
-        form.data.astype(float), form.integrality,
-    )
-    if status == highspy.HighsStatus.kError:
-        raise SolverError("HiGHS refused the model (passModel returned an error): a "
-                          "coefficient, bound or limit is beyond what it accepts (about 1e15 "
-                          "in size, or not a number); -v shows HiGHS's own message")
-
-
-def _log_to_stderr(event: Any) -> None:
-    sys.stderr.write(event.message)
-
-
-def new_highs(options: SolveOptions) -> highspy.Highs:
-    """A HiGHS object with the options set (threads, seed, limits, log to stderr)."""
-    highs = quiet_highs(log_to_stderr=options.verbose)
-    threads = options.threads or 0
-    highs.setOptionValue("output_flag", bool(options.verbose))
-    if options.verbose:
-        highs.cbLogging.subscribe(_log_to_stderr)
-    highs.setOptionValue("threads", threads)
-    highs.setOptionValue("random_seed", int(options.random_seed))
-    highs.setOptionValue("presolve", options.presolve)
-    # Two presolve reductions (rules 12 and 15) returned a wrong MIP optimum, consistent with
-    # its own bound, on a small opt-in instance with HiGHS 1.15.1 (tests/test_generated.py
-    # keeps it); they stay off.
-    highs.setOptionValue("presolve_rule_off", PRESOLVE_RULES_OFF)
-    highs.setOptionValue("solver", options.solver)
-    if options.time_limit is not None:
-        highs.setOptionValue("time_limit", float(options.time_limit))
-    if options.mip_rel_gap is not None:
-        highs.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
-    return highs
-
 
 class HighsSession:
     """One built model in one HiGHS object, for every run its user needs.
@@ -404,18 +303,42 @@ class HighsSession:
         self.highs.changeColsBounds(count, columns.astype(np.int32), values, values)
         self.is_mip = False
 
+    def fix_binaries_as(self, other: HighsSession) -> None:
+        """Fix every binary of this model at its value in ``other``'s, key by key.
+
+        For a model of the same instance built otherwise (``keep_all_rows``): the
+        binaries of one, fixed at the other's optimum, leave an LP with the same opt-ins.
+        A key ``other`` does not have is fixed at 0.
+        """
+        for name in binary_components():
+            if name not in self.form.component_columns:
+                continue
+            columns = self.form.component_columns[name]
+            known = {}
+            if name in other.form.component_columns:
+                component = getattr(other.built.model, name)
+                known = dict(zip(component.keys(), np.round(other.values(name)).tolist(),
+                                 strict=True))
+            keys = list(getattr(self.built.model, name).keys())
+            values = np.array([known.get(key, 0.0) for key in keys], dtype=float)
+            count = len(columns)
+            self.highs.changeColsIntegrality(count, columns.astype(np.int32),
+                                             np.zeros(count, dtype=np.uint8))
+            self.highs.changeColsBounds(count, columns.astype(np.int32), values, values)
+        self.is_mip = False
+
     def write(self, path: Path) -> None:
         """Write the model HiGHS holds (the one it solves) to ``path`` (``.lp`` or ``.mps``).
 
         Columns and rows are named after the model's components (``x_alloc(3)``,
         ``restaking_degree(12)``).
         """
-        names = _LpNames()
+        names = LpNames()
         for j, var in enumerate(self.form.columns):
             self.highs.passColName(j, names.of(var.name))
         for block in self.form.blocks:
             for row, key in zip(range(block.start, block.stop), block.keys, strict=True):
-                label = block.name if key is None else f"{block.name}({_key_text(key)})"
+                label = block.name if key is None else f"{block.name}({key_text(key)})"
                 self.highs.passRowName(row, names.of(label))
         status = self.highs.writeModel(str(path))
         if status == highspy.HighsStatus.kError:
@@ -427,32 +350,3 @@ class HighsSession:
         self.highs.changeColsCost(count, np.arange(count, dtype=np.int32), cost)
         self.highs.changeObjectiveOffset(offset)
         self.highs.changeObjectiveSense(sense)
-
-
-def _key_text(key: Hashable) -> str:
-    return "_".join(map(str, key)) if isinstance(key, tuple) else str(key)
-
-
-class _LpNames:
-    """Names the LP format accepts, each used once.
-
-    HiGHS drops every name of a kind (and writes ``r0``, ``c0``...) if one is invalid or
-    repeated: brackets become parentheses, any character but letters, digits, ``_``,
-    ``.`` and parentheses becomes ``_``, and a name made equal to another gets a suffix.
-    """
-
-    def __init__(self) -> None:
-        self._used: set[str] = set()
-
-    def of(self, label: str) -> str:
-        """The LP name of ``label``."""
-        name = _NOT_IN_NAMES.sub("_", label.replace("[", "(").replace("]", ")"))
-        candidate, copy = name, 1
-        while candidate in self._used:
-            copy += 1
-            candidate = f"{name}_{copy}"
-        self._used.add(candidate)
-        return candidate
-
-
-_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_.()]")

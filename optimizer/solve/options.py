@@ -36,6 +36,10 @@ class SolveOptions:
     pool_tolerance : float
         Relative tolerance on the exact objective when pool rewards are approximated:
         the returned allocation's exact objective is within this of the exact optimum.
+    binding : bool
+        After an optimal solve, price every limit (``Result.binding``, ``binding.csv``;
+        see ``optimizer.solve.binding``). Its re-solves take time; analyses that only
+        need the optimum (finite differences, stability ranges) turn it off.
     """
 
     time_limit: float | None = None
@@ -46,6 +50,7 @@ class SolveOptions:
     solver: LpAlgorithm = "choose"
     verbose: bool = False
     pool_tolerance: float = 1e-4
+    binding: bool = True
 
     def __post_init__(self) -> None:
         if self.time_limit is not None and not self.time_limit > 0:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.model.build import AllocationModel
-from optimizer.solve.binding import FIXED_BASIS, LP_BASIS, binding_limits
+from optimizer.solve.binding import COLUMNS, FIXED_BASIS, LP_BASIS, binding_limits
 from optimizer.solve.highs import MIN_RUN_SECONDS, HighsSession, solver_version
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import Status
@@ -77,7 +77,7 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     status = session.status()
     x = objective = bound = gap = None
     duals: dict[str, dict[object, float]] = {}
-    binding = pd.DataFrame()
+    binding = pd.DataFrame(columns=list(COLUMNS))
     if status in ("optimal", "feasible") and has_solution:
         x = session.fractions()
         objective = session.objective()
@@ -89,7 +89,8 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
                 x, objective = session.fractions(), session.objective()
         if status == "optimal" and basis:
             duals = session.row_duals()
-            binding = binding_limits(session, basis, left(), options)
+            if options.binding:
+                binding = binding_limits(session, basis, left(), options)
     extract = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, bool(
         session.form.integrality.any()), handoff, solve_seconds, extract, solver_version(),
