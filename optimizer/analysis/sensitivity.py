@@ -77,8 +77,8 @@ def stability_ranges(instance: Instance, *, services: Sequence[str] | None = Non
     rtol : float
         Width of the final bracket of each end, relative to max(|value|, 1e-3 per year).
     **solve_options
-        ``SolveOptions`` fields for every solve; ``mip_rel_gap`` defaults to 0 here, so
-        that a MILP's ranges are those of its optimum.
+        ``SolveOptions`` fields for every solve; here ``mip_rel_gap`` defaults to 0 (a
+        MILP's ranges are its optimum's) and ``binding`` (pricing limits) to False.
 
     Returns
     -------
@@ -99,7 +99,9 @@ def stability_ranges(instance: Instance, *, services: Sequence[str] | None = Non
         When the instance itself has no optimum.
     """
     chosen = _chosen_services(instance, services)
-    solve_options.setdefault("mip_rel_gap", 0.0)
+    defaults = {"mip_rel_gap": 0.0, "binding": False}  # binding: where SolveOptions has it
+    solve_options = {key: value for key, value in defaults.items()
+                     if key in SolveOptions.__dataclass_fields__} | solve_options
     if uses_cvar(instance):
         instance.scenario_set()  # drawn once; every copy below keeps this very set
     study = _Study(instance, tolerance, rtol, solve_options)
@@ -115,10 +117,9 @@ def _chosen_services(instance: Instance, services: Sequence[str] | None) -> list
         return known
     unknown = [s for s in services if s not in known]
     if unknown:
-        raise InstanceError([Problem(
-            f"instance {instance.name}", "service",
-            f"{', '.join(map(repr, unknown))} is not a service of the instance; its "
-            f"services are {', '.join(known)}")])
+        said, all_ids = ", ".join(map(repr, unknown)), ", ".join(known)
+        raise InstanceError([Problem(f"instance {instance.name}", "service", f"{said} is not a "
+                                     f"service of the instance; its services are {all_ids}")])
     return list(dict.fromkeys(services))
 
 
@@ -390,11 +391,10 @@ def _loss_entries(session: HighsSession, pairs: np.ndarray,
                   columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The matrix rows and columns of ``pairs`` in the expected-loss budget rows."""
     block = session.form.block("expected_loss_budget")
-    if block is None:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    row_of = dict(zip(block.keys, range(block.start, block.stop), strict=True))
+    row_of = {} if block is None else dict(zip(block.keys, range(block.start, block.stop),
+                                               strict=True))
     found = [(row_of[int(stake)], int(column)) for stake, column
              in zip(session.built.index.stake_pos[pairs], columns, strict=True)
              if int(stake) in row_of]
-    rows = np.array([row for row, _ in found], dtype=np.int64)
-    return rows, np.array([column for _, column in found], dtype=np.int64)
+    entries = np.array(found, dtype=np.int64).reshape(-1, 2)
+    return entries[:, 0], entries[:, 1]
