@@ -263,7 +263,7 @@ def _solve_and_evaluate(built: AllocationModel, settings: SolveOptions,
     instance = built.instance
     outcome = solve_model(built, settings)
     _add(timings, handoff=outcome.handoff_seconds, solve=outcome.solve_seconds,
-         extract=outcome.extract_seconds)
+         extract=outcome.extract_seconds, binding=outcome.pricing_seconds)
     start = time.perf_counter()
     fractions = outcome.x if outcome.x is not None else np.zeros(len(instance.pairs))
     evaluation = evaluate(instance, allocation_frame(instance, fractions), built.scenarios)

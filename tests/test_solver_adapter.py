@@ -68,6 +68,7 @@ def test_the_evaluator_sees_the_solvers_raw_values(monkeypatch: pytest.MonkeyPat
         values = np.asarray(solution.col_value, dtype=float)
         values[0] = -0.25  # the first column is the first pair's x
         return SimpleNamespace(col_value=values, row_dual=solution.row_dual,
+                               col_dual=solution.col_dual, row_value=solution.row_value,
                                dual_valid=solution.dual_valid)
 
     monkeypatch.setattr(adapter.highspy.Highs, "getSolution", off_bounds)

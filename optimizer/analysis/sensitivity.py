@@ -99,9 +99,7 @@ def stability_ranges(instance: Instance, *, services: Sequence[str] | None = Non
         When the instance itself has no optimum.
     """
     chosen = _chosen_services(instance, services)
-    defaults = {"mip_rel_gap": 0.0, "binding": False}  # binding: where SolveOptions has it
-    solve_options = {key: value for key, value in defaults.items()
-                     if key in SolveOptions.__dataclass_fields__} | solve_options
+    solve_options = {"mip_rel_gap": 0.0, "binding": False} | solve_options
     if uses_cvar(instance):
         instance.scenario_set()  # drawn once; every copy below keeps this very set
     study = _Study(instance, tolerance, rtol, solve_options)

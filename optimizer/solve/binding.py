@@ -38,6 +38,7 @@ neither are ``max_per_service`` limits that cannot bind alone (at or above the s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -45,8 +46,9 @@ import pandas as pd
 
 from optimizer.instance.columns import PARAMETERS, TABLES
 from optimizer.model.build import build_model, pair_upper_bound
+from optimizer.model.families import ROW_BLOCKS
 from optimizer.solve.highs import HighsSession
-from optimizer.solve.limit_cells import PAIR_BOUND_COLUMNS, LimitCell, collect_cells
+from optimizer.solve.limit_cells import PAIR_BOUND_COLUMNS, Cells, LimitCell, collect_cells
 from optimizer.solve.options import SolveOptions
 
 COLUMNS = ("limit", "family", "column", "id", "value", "unit", "slack", "shadow_price",
@@ -82,28 +84,40 @@ _SINGULAR = {"stakes": "stake", "services": "service", "holders": "holder",
 
 
 def binding_limits(session: HighsSession, basis: str = LP_BASIS,
-                   time_limit: float | None = None,
-                   options: SolveOptions | None = None) -> pd.DataFrame:
+                   options: SolveOptions | None = None,
+                   deadline: float | None = None) -> pd.DataFrame:
     """The binding table of the solution ``session`` holds (columns ``COLUMNS``).
 
     One row per limit of the instance the model carries, sorted by the gain of relaxing
     it, largest first. Empty when HiGHS holds no valid duals. ``basis`` names the LP the
     duals are of (``lp``, or ``lp, binaries fixed`` for a MILP). The prices' re-solves
-    run in ``session`` (its solution is then theirs) within ``time_limit`` seconds each;
-    ``options`` are those of the model with every row (see ``_measure_on_full_model``).
+    run in ``session`` (its solution is then theirs); ``options`` are those of the model
+    with every row (see ``_measure_on_full_model``). Measuring stops at ``deadline`` (a
+    ``time.monotonic()`` instant): the limits not measured by then keep their duals.
     """
     if session.empty or session.is_mip or not session.highs.getSolution().dual_valid:
         return pd.DataFrame(columns=list(COLUMNS))
     base = session.objective()
     cells = collect_cells(session)
-    _measure(session, cells, base, time_limit)
-    if session.built.merge is None:
-        _measure_on_full_model(session, cells, base, options or SolveOptions(), time_limit)
+    clock = _Deadline(deadline)
+    _measure(session, cells, base, clock)
+    if session.built.merge is None and clock.left() != 0.0:
+        _measure_on_full_model(session, cells, base, options or SolveOptions(), clock)
     return _table(cells, basis, abs(base))
 
 
-def _measure(session: HighsSession, cells: dict[tuple[str, str], LimitCell], base: float,
-             time_limit: float | None) -> None:
+class _Deadline:
+    """The time left for measuring, in seconds (None: no limit; 0: spent)."""
+
+    def __init__(self, at: float | None) -> None:
+        self.at = at
+
+    def left(self) -> float | None:
+        return None if self.at is None else max(0.0, self.at - time.monotonic())
+
+
+def _measure(session: HighsSession, cells: Cells, base: float,
+             clock: _Deadline) -> None:
     """Measure the price and 1% gain of the priced limits by warm re-solves.
 
     The ``MEASURED_CELLS`` limits of largest dual gain are measured (see the module
@@ -113,17 +127,19 @@ def _measure(session: HighsSession, cells: dict[tuple[str, str], LimitCell], bas
               if cell.price != 0.0 and cell.measurable and (cell.row_moves or cell.column_moves)]
     priced.sort(key=lambda cell: -abs(cell.price * cell.value))
     for cell in priced[:MEASURED_CELLS]:
-        _measure_cell(session, cell, base, time_limit)
+        if clock.left() == 0.0:
+            return
+        _measure_cell(session, cell, base, clock)
 
 
 def _measure_cell(session: HighsSession, cell: LimitCell, base: float,
-                  time_limit: float | None) -> None:
+                  clock: _Deadline) -> None:
     """Measure one limit's price and 1% gain by re-solves in ``session`` (its moves)."""
     def optimum(change: float) -> float | None:
         return session.objective_with_bounds_moved(
             [(row, side, rate * change) for row, side, rate in cell.row_moves],
             [(col, side, rate * change) for col, side, rate in cell.column_moves],
-            time_limit)
+            clock.left())
 
     slope = _slope(optimum, base, FIRST_STEP * (abs(cell.value) or 1.0) * cell.direction)
     if slope is None:
@@ -133,9 +149,9 @@ def _measure_cell(session: HighsSession, cell: LimitCell, base: float,
     cell.gain = None if relaxed is None else relaxed - base
 
 
-def _measure_on_full_model(session: HighsSession, cells: dict[tuple[str, str], LimitCell],
+def _measure_on_full_model(session: HighsSession, cells: Cells,
                            base: float, options: SolveOptions,
-                           time_limit: float | None) -> None:
+                           clock: _Deadline) -> None:
     """Measure the priced pair-bound limits left to it, on a model with every row.
 
     A stake's ``max_per_service`` (or, with k = 1, ``max_worst_case_loss``) bounds its
@@ -153,7 +169,7 @@ def _measure_on_full_model(session: HighsSession, cells: dict[tuple[str, str], L
                                     keep_all_rows=True), options)
     if session.form.integrality.any():
         full.fix_binaries_as(session)
-    if full.run(time_limit) != "optimal":
+    if clock.left() == 0.0 or full.run(clock.left()) != "optimal":
         return
     instance = built.instance
     stake_pos = instance.pairs["stake_pos"].to_numpy()
@@ -162,6 +178,8 @@ def _measure_on_full_model(session: HighsSession, cells: dict[tuple[str, str], L
     per_service = instance.stakes["max_per_service"].to_numpy()[stake_pos]
     chosen.sort(key=lambda cell: -abs(cell.price * cell.value))
     for cell in chosen[:FULL_MODEL_CELLS]:
+        if clock.left() == 0.0:
+            return
         stake = int(instance.stakes.index.get_loc(cell.id))
         if cell.column == "max_worst_case_loss":
             bounded = (stake_pos == stake) & (upper < per_service)
@@ -171,7 +189,26 @@ def _measure_on_full_model(session: HighsSession, cells: dict[tuple[str, str], L
             move = np.ones(len(stake_pos))
         cell.column_moves = [(int(full.form.pair_column[p]), "upper", float(move[p]))
                              for p in np.flatnonzero(bounded)]
-        _measure_cell(full, cell, base, time_limit)
+        cell.row_moves = _pair_row_moves(full, cells, cell, np.flatnonzero(stake_pos == stake))
+        _measure_cell(full, cell, base, clock)
+
+
+def _pair_row_moves(full: HighsSession, cells: Cells, cell: LimitCell,
+                    pairs: np.ndarray) -> list[tuple[int, str, float]]:
+    """The moves of the pair rows whose limit is ``cell``'s (``opt_in_link``: x <= m y)."""
+    moves = []
+    assert cells.allocated is not None
+    for block in ROW_BLOCKS.values():
+        span = full.form.block(block.name)
+        if block.limit != f"stakes.{cell.column}" or block.stands_for != "pair" or span is None:
+            continue
+        present = set(span.keys)
+        for p in pairs.tolist():
+            slope = 1.0 if block.slope is None else block.slope(cells.instance, p,
+                                                                cells.allocated)
+            if p in present and slope:
+                moves.append((span.row(p), "upper", slope * full.row_unit(block.name)))
+    return moves
 
 
 def _slope(optimum: Callable[[float], float | None], base: float,
@@ -197,7 +234,7 @@ def _slope(optimum: Callable[[float], float | None], base: float,
     return slope
 
 
-def _table(cells: dict[tuple[str, str], LimitCell], basis: str, objective: float) -> pd.DataFrame:
+def _table(cells: Cells, basis: str, objective: float) -> pd.DataFrame:
     """The cells as the binding table, largest gain of relaxing first.
 
     Round-off is cleared: a slack below ``ZERO`` of the value (or of 1), and a price whose

@@ -91,12 +91,52 @@ def allocated_of(instance: Instance, x: np.ndarray) -> Allocated:
     return Allocated(security, holder_service, holder)
 
 
-def collect_cells(session: HighsSession) -> dict[tuple[str, str], LimitCell]:
+class Cells(dict[tuple[str, str], LimitCell]):
+    """The limits found so far, by (``table.column``, row id), and the instance's ids.
+
+    Ids and values are read from the instance's tables once, as arrays and dicts: a
+    model has a row per stake, and pandas' row lookups would cost more than the solve.
+    """
+
+    def __init__(self, instance: Instance) -> None:
+        super().__init__()
+        self.instance = instance
+        self.pair_stake = instance.pairs["stake_pos"].to_numpy()
+        self.pair_service = instance.pairs["service_pos"].to_numpy()
+        self.allocated: Allocated | None = None
+        self._ids: dict[str, np.ndarray] = {}
+        self._values: dict[tuple[str, str], dict[str, float]] = {}
+
+    def id_of(self, table: str, position: int) -> str:
+        """The id of row ``position`` of ``table`` (``stakes``, ``services``, ``holders``)."""
+        if table not in self._ids:
+            self._ids[table] = getattr(self.instance, table).index.astype(str).to_numpy()
+        return str(self._ids[table][position])
+
+    def cell(self, family: str, table: str, column: str, row_id: str) -> LimitCell:
+        """The cell (table.column, row id), made on first use with its value."""
+        key = (f"{table}.{column}", row_id)
+        if key not in self:
+            if table == "parameters":
+                value = float(getattr(self.instance.parameters, column))
+            else:
+                if (table, column) not in self._values:
+                    frame = getattr(self.instance, table)
+                    self._values[(table, column)] = dict(zip(
+                        frame.index.astype(str), frame[column].to_numpy(dtype=float),
+                        strict=True))
+                value = self._values[(table, column)][row_id]
+            self[key] = LimitCell(family, table, column, row_id, value)
+        return self[key]
+
+
+def collect_cells(session: HighsSession) -> Cells:
     """Every limit the model in ``session`` carries, by (``table.column``, row id)."""
     instance = session.built.instance
     x = session.fractions()
     allocated = allocated_of(instance, x)
-    cells: dict[tuple[str, str], LimitCell] = {}
+    cells = Cells(instance)
+    cells.allocated = allocated
     _add_pair_bounds(cells, session, instance, x)
     _add_security_bounds(cells, session, instance, allocated)
     slacks = session.row_slacks()
@@ -110,11 +150,11 @@ def collect_cells(session: HighsSession) -> dict[tuple[str, str], LimitCell]:
             slope = 1.0 if block.slope is None else block.slope(instance, key, allocated)
             if slope == 0.0:
                 continue
-            table, column, row_id = _cell_of(block, instance, key)
+            table, column, row_id = _cell_of(block, cells, key)
             if column == "min_security":
                 column, factor = _minimum_source(instance, int(key))  # type: ignore[call-overload]
                 slope *= factor
-            cell = _cell(cells, family, table, column, row_id, instance)
+            cell = cells.cell(family, table, column, row_id)
             cell.add(dual * slope, slacks[name][key] / slope)
             if session.built.merge is not None and block.merged_by is not None:
                 cell.measurable = False  # member rows are merged rows: not one stake's
@@ -126,7 +166,7 @@ def collect_cells(session: HighsSession) -> dict[tuple[str, str], LimitCell]:
     return cells
 
 
-def _cell_of(block: RowBlock, instance: Instance, key: object) -> tuple[str, str, str]:
+def _cell_of(block: RowBlock, cells: Cells, key: object) -> tuple[str, str, str]:
     """The table, column and row id of the instance cell that sets row ``key``'s limit."""
     assert block.limit is not None
     table, column = block.limit.split(".")
@@ -134,18 +174,15 @@ def _cell_of(block: RowBlock, instance: Instance, key: object) -> tuple[str, str
         return table, column, ""
     parts = key if isinstance(key, tuple) else (key,)
     if block.stands_for == "pair":
-        pairs = instance.pairs
-        position = int(pairs["stake_pos" if table == "stakes" else "service_pos"].iloc[
-            int(parts[0])])
-    elif block.stands_for in ("holder-service", "stake-group") and table != "stakes" \
-            and table != "holders":
-        position = parts[1]  # type: ignore[assignment]
+        pair = int(parts[0])  # type: ignore[call-overload]
+        position = cells.pair_stake[pair] if table == "stakes" else cells.pair_service[pair]
+    elif table == "groups":
+        return table, column, str(parts[1])  # a stake-group row: (stake, group name)
+    elif block.stands_for == "holder-service" and table == "services":
+        position = parts[1]
     else:
-        position = int(parts[0])  # type: ignore[call-overload]
-    frame = getattr(instance, table)
-    if table == "groups":
-        return table, column, str(position)
-    return table, column, str(frame.index[int(position)])  # type: ignore[call-overload]
+        position = parts[0]
+    return table, column, cells.id_of(table, int(position))  # type: ignore[call-overload]
 
 
 def _minimum_source(instance: Instance, s: int) -> tuple[str, float]:
@@ -165,20 +202,7 @@ def _minimum_source(instance: Instance, s: int) -> tuple[str, float]:
         services["attack_threshold"].iloc[s] * services["slash_fraction"].iloc[s])
 
 
-def _cell(cells: dict[tuple[str, str], LimitCell], family: str, table: str, column: str,
-          row_id: str, instance: Instance) -> LimitCell:
-    """The cell (table.column, row id), made on first use with its value."""
-    key = (f"{table}.{column}", row_id)
-    if key not in cells:
-        if table == "parameters":
-            value = float(getattr(instance.parameters, column))
-        else:
-            value = float(getattr(instance, table)[column].loc[row_id])
-        cells[key] = LimitCell(family, table, column, row_id, value)
-    return cells[key]
-
-
-def _add_pair_bounds(cells: dict[tuple[str, str], LimitCell], session: HighsSession,
+def _add_pair_bounds(cells: Cells, session: HighsSession,
                      instance: Instance, x: np.ndarray) -> None:
     """The bounds of x_{i,s}: m_i (``max_per_service``), and c_i / f_s when k = 1.
 
@@ -214,8 +238,10 @@ def _add_pair_bounds(cells: dict[tuple[str, str], LimitCell], session: HighsSess
             least = np.full(count, np.inf)
             np.minimum.at(least, owners, slack[chosen])
             rows = np.bincount(owners, minlength=count)
+            members = np.split(np.flatnonzero(chosen)[np.argsort(owners, kind="stable")],
+                               np.cumsum(rows)[:-1])
             for i in np.flatnonzero(rows):
-                cell = _cell(cells, family, "stakes", column, str(stakes.index[i]), instance)
+                cell = cells.cell(family, "stakes", column, cells.id_of("stakes", int(i)))
                 cell.price += float(total[i])
                 cell.slack = min(cell.slack, float(least[i]))
                 cell.rows += int(rows[i])
@@ -225,7 +251,7 @@ def _add_pair_bounds(cells: dict[tuple[str, str], LimitCell], session: HighsSess
                 if built.merge is not None or not _has_all_rows(session, instance, int(i)):
                     cell.measurable = False
                     continue
-                for p in np.flatnonzero(chosen & (stake_pos == i)):
+                for p in members[i].tolist():
                     move = 1.0 / slash[p] if column == "max_worst_case_loss" else 1.0
                     cell.column_moves.append((int(columns[p]), "upper", float(move)))
 
@@ -250,7 +276,7 @@ def _has_all_rows(session: HighsSession, instance: Instance, stake: int) -> bool
                 and not any(set(groups) & limited for groups in services["groups"]))
 
 
-def _add_security_bounds(cells: dict[tuple[str, str], LimitCell], session: HighsSession,
+def _add_security_bounds(cells: Cells, session: HighsSession,
                          instance: Instance, allocated: Allocated) -> None:
     """The bounds of X_s: its capacity C_s above, a required minimum below."""
     model = session.built.model
@@ -268,14 +294,12 @@ def _add_security_bounds(cells: dict[tuple[str, str], LimitCell], session: Highs
         s = int(s)
         service_id = str(services.index[s])
         if not np.isnan(capacity[s]):
-            cell = _cell(cells, "service_security", "services", "capacity", service_id,
-                         instance)
+            cell = cells.cell("service_security", "services", "capacity", service_id)
             cell.add(max(price, 0.0), capacity[s] - allocated.security[s])
             cell.column_moves.append((col, "upper", per_numeraire))
         if required[s] and minimum[s] > 0:
             column, factor = _minimum_source(instance, s)
-            cell = _cell(cells, "service_security", "services", column, service_id,
-                         instance)
+            cell = cells.cell("service_security", "services", column, service_id)
             cell.add(min(price, 0.0) * factor, (allocated.security[s] - minimum[s]) / factor)
             cell.column_moves.append((col, "lower", factor * per_numeraire))
 

@@ -32,6 +32,8 @@ class SolverOutcome:
     binding : pandas.DataFrame
         Every limit the model carries, with its slack and shadow price
         (``optimizer.solve.binding``); empty without duals.
+    pricing_seconds : float
+        Seconds spent pricing the limits (the binding table's re-solves).
     """
 
     status: Status
@@ -47,6 +49,11 @@ class SolverOutcome:
     solver_version: str
     row_duals: dict[str, dict[object, float]] = field(default_factory=dict)
     binding: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pricing_seconds: float = 0.0
+
+
+PRICING_SECONDS = 1.0
+"""Seconds the limits' pricing may always take, however quick the solve was."""
 
 
 def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
@@ -89,12 +96,19 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
                 x, objective = session.fractions(), session.objective()
         if status == "optimal" and basis:
             duals = session.row_duals()
-            if options.binding:
-                binding = binding_limits(session, basis, left(), options)
     extract = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if duals and options.binding:
+        # Pricing may take as long as the solve did (at least PRICING_SECONDS), within
+        # the time limit; limits left unmeasured then keep their duals.
+        budget = time.monotonic() + max(PRICING_SECONDS, solve_seconds)
+        binding = binding_limits(session, basis, options,
+                                 budget if ends is None else min(budget, ends))
+    pricing = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, bool(
         session.form.integrality.any()), handoff, solve_seconds, extract, solver_version(),
-        duals, binding)
+        duals, binding, pricing)
 
 
 def _fixed_lp_solved(session: HighsSession, time_limit: float | None) -> bool:
