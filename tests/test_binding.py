@@ -87,14 +87,16 @@ def test_every_shadow_price_is_the_derivative_of_the_optimum(case: str) -> None:
     assert result.status == "optimal"
     binding = result.binding
     assert list(binding.columns) == list(COLUMNS)
-    priced = binding[(binding["shadow_price"] != 0) & (binding["value"] != 0)]
+    # A count of binaries (max_services) is priced by one more, below, not by a derivative.
+    priced = binding[(binding["shadow_price"] != 0) & (binding["value"] != 0)
+                     & (binding["basis"] != "milp")]
     for _, limit in priced.iterrows():
         derivative = finite_difference(instance, limit, result.model_objective)
         assert derivative == pytest.approx(limit["shadow_price"], rel=TOLERANCE,
                                            abs=TOLERANCE * 1e-3), limit["limit"]
         assert limit["measured"], limit["limit"]
     if result.is_mip:
-        assert set(binding["basis"]) <= {"lp, binaries fixed"}
+        assert set(binding["basis"]) <= {"lp with binaries fixed", "milp"}
 
 
 def test_the_families_are_all_priced_somewhere() -> None:
@@ -136,3 +138,23 @@ def test_hand_derived_prices_of_the_capacity_instance() -> None:
             price * 0.01 * binding.loc[limit, "value"], rel=1e-9)
         assert binding.loc[limit, "slack"] == 0 and binding.loc[limit, "measured"]
     assert set(binding.index[binding["shadow_price"] != 0]) == set(expected)
+
+
+def test_a_count_of_opt_ins_is_priced_by_one_more() -> None:
+    """instances/tiny/max-services.toml, whose derivation is in the file.
+
+    Holder B (b-steth, 60 ETH) may open one service and opens s2; with two it would also
+    open s3 (s1 is full with A's stake): 60 x 0.04 = 2.4 ETH/yr more. Holder A (a-steth)
+    already fills its max_restaking of 2 with s1 and s2: a third opt-in earns nothing.
+    """
+    instance = load_instance(ROOT / "tiny/max-services.toml")
+    binding = solve(instance).binding.set_index("limit")
+    for holder, gain in (("B", 2.4), ("A", 0.0)):
+        row = binding.loc[f"max_services of holder {holder}"]
+        assert row["shadow_price"] == pytest.approx(gain, abs=1e-9)
+        assert row["gain_of_1pct"] == pytest.approx(gain, abs=1e-9)
+        assert row["basis"] == "milp" and row["measured"]
+    frame = instance.holders.copy()
+    frame.loc["B", "max_services"] = 2
+    more = solve(instance.with_changes(holders=frame), binding=False)
+    assert more.model_objective - solve(instance).model_objective == pytest.approx(2.4)

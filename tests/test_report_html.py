@@ -150,7 +150,7 @@ def test_binding_limits_sorted_by_gain_with_units(realistic: optimizer.Instance,
     rows = [_row("max_restaking of stake slack-one", 1.0, 0.4, 0.0, 0.0),
             _row("max_restaking of stake small-gain", 1.0, 0.0, 12.0, 0.12),
             _row("capacity of service big-gain", 8000.0, 0.0, 0.0186, 1.49,
-                 basis="lp, binaries fixed", unit="numeraire", measured=True),
+                 basis="lp with binaries fixed", unit="numeraire", measured=True),
             _row("max_restaking of stake tight-free", 1.0, 0.0, 0.0, 0.0)]
     folder = _with_binding(realistic_solution, tmp_path / "solution", rows)
     write_report(realistic, folder, tmp_path / "report.html", sensitivity=False)

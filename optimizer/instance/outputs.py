@@ -91,8 +91,9 @@ BINDING_OUT = Table("binding", (
          "re-solved where ``measured``, else shadow_price x 1% x value."),
     _out("measured", "bool", "", "Whether shadow_price and gain_of_1pct were measured by "
          "re-solving with the limit relaxed (else the LP dual, and the dual times the step)."),
-    _out("basis", "str", "", "``lp``, or ``lp, binaries fixed`` for a MILP: the prices are "
-         "then those of the LP with every opt-in and switch fixed at the optimum."),
+    _out("basis", "str", "", "What the prices are of: ``lp``; for a MILP ``lp with binaries "
+         "fixed`` (the LP with every opt-in and switch fixed at the optimum), or ``milp`` for "
+         "a count of opt-ins (``max_services``), priced by the MILP with one more."),
 ), "limit", "One row per limit the model carries, the largest gain of relaxing it first "
    "(see docs/model.md, \"What binds\").")
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ import pandas as pd
 from optimizer.instance.columns import PARAMETERS, TABLES
 from optimizer.model.build import build_model, pair_upper_bound
 from optimizer.model.families import ROW_BLOCKS
+from optimizer.model.merge import merge_interchangeable
 from optimizer.solve.highs import HighsSession
 from optimizer.solve.limit_cells import PAIR_BOUND_COLUMNS, Cells, LimitCell, collect_cells
 from optimizer.solve.options import SolveOptions
@@ -56,10 +58,13 @@ COLUMNS = ("limit", "family", "column", "id", "value", "unit", "slack", "shadow_
 """The columns of the binding table (``binding.csv``), in order."""
 
 LP_BASIS = "lp"
-FIXED_BASIS = "lp, binaries fixed"
+FIXED_BASIS = "lp with binaries fixed"
 
 RELAXED_STEP = 0.01
 """The relaxation ``gain_of_1pct`` prices: 1% of the limit's value."""
+
+COUNT_COLUMNS = ("max_services",)
+"""Limits on a count of binaries, priced by the MILP with one more (``_measure_counts``)."""
 
 FULL_MODEL_CELLS = 200
 """Most pair-bound limits measured on the model with every row (``keep_all_rows``)."""
@@ -90,7 +95,7 @@ def binding_limits(session: HighsSession, basis: str = LP_BASIS,
 
     One row per limit of the instance the model carries, sorted by the gain of relaxing
     it, largest first. Empty when HiGHS holds no valid duals. ``basis`` names the LP the
-    duals are of (``lp``, or ``lp, binaries fixed`` for a MILP). The prices' re-solves
+    duals are of (``lp``, or ``lp with binaries fixed`` for a MILP). The prices' re-solves
     run in ``session`` (its solution is then theirs); ``options`` are those of the model
     with every row (see ``_measure_on_full_model``). Measuring stops at ``deadline`` (a
     ``time.monotonic()`` instant): the limits not measured by then keep their duals.
@@ -103,6 +108,8 @@ def binding_limits(session: HighsSession, basis: str = LP_BASIS,
     _measure(session, cells, base, clock)
     if session.built.merge is None and clock.left() != 0.0:
         _measure_on_full_model(session, cells, base, options or SolveOptions(), clock)
+    if session.form.integrality.any():
+        _measure_counts(session, cells, base, options or SolveOptions(), clock)
     return _table(cells, basis, abs(base))
 
 
@@ -211,6 +218,31 @@ def _pair_row_moves(full: HighsSession, cells: Cells, cell: LimitCell,
     return moves
 
 
+def _measure_counts(session: HighsSession, cells: Cells, base: float, options: SolveOptions,
+                    clock: _Deadline) -> None:
+    """Price each binding count of binaries (``max_services``) by the MILP with one more.
+
+    With the binaries fixed such a limit holds no variable, so its LP price is 0 and
+    says nothing; a fraction of a service earns nothing either. Its price and gain are
+    what one more earns: the MILP of the instance with that count raised by 1, solved to
+    a gap of 0 (``basis`` ``milp``).
+    """
+    built = session.built
+    exact = replace(options, mip_rel_gap=0.0)
+    for cell in cells.values():
+        if cell.column not in COUNT_COLUMNS or cell.slack > 0.0 or clock.left() == 0.0:
+            continue
+        frame = getattr(built.instance, cell.table).copy()
+        frame.loc[cell.id, cell.column] = cell.value + 1
+        moved = built.instance.with_changes(keep_scenarios=True, **{cell.table: frame})
+        trial = HighsSession(build_model(moved, built.scenarios, built.pool_error,
+                                         merge=merge_interchangeable(moved)), exact)
+        if trial.run(clock.left()) != "optimal":
+            continue
+        cell.price = cell.gain = max(0.0, trial.objective() - base)  # more cannot earn less
+        cell.measured, cell.basis = True, "milp"
+
+
 def _slope(optimum: Callable[[float], float | None], base: float,
            step: float) -> float | None:
     """The optimum's slope on its first linear piece in the direction of ``step``.
@@ -256,7 +288,8 @@ def _table(cells: Cells, basis: str, objective: float) -> pd.DataFrame:
         if cell.rows > 1:
             words += f" ({cell.rows} rows)"
         records.append((words, cell.family, name, row_id, cell.value, _unit(cell),
-                        max(cell.slack, 0.0), cell.price, gain, cell.measured, basis))
+                        max(cell.slack, 0.0), cell.price, gain, cell.measured,
+                        cell.basis or basis))
     table = pd.DataFrame.from_records(records, columns=list(COLUMNS))
     if table.empty:
         return table

@@ -58,6 +58,8 @@ class LimitCell:
     gain: float | None = None
     measured: bool = False
     measurable: bool = True
+    basis: str | None = None
+    """What its price is of, where not the table's (``milp`` for a count of binaries)."""
     row_moves: list[tuple[int, str, float]] = field(default_factory=list)
     """(row, side, model units the bound moves per unit of the limit)."""
     column_moves: list[tuple[int, str, float]] = field(default_factory=list)
