@@ -23,6 +23,21 @@ def test_mip_presolve_does_not_lose_the_optimum() -> None:
     assert result.objective == pytest.approx(reference.objective, rel=1e-6)
 
 
+def test_presolve_cannot_call_a_feasible_lp_infeasible() -> None:
+    # HiGHS 1.15 and 1.16's presolve calls this LP infeasible although x = 0 meets every
+    # limit (the fractional knapsack with s2's slash probability at 0.0320001); without
+    # presolve it is solved. A solve confirms an infeasibility with presolve off.
+    instance = optimizer.load_instance(DATA.parent.parent / "instances" / "tiny"
+                                       / "fractional-knapsack.toml")
+    services = instance.services.copy()
+    services.loc["s2", "slash_probability"] = 0.0320001
+    moved = instance.with_changes(services=services)
+    result = optimizer.solve(moved, binding=False)
+    reference = optimizer.solve(moved, binding=False, presolve="off")
+    assert result.status == reference.status == "optimal" and result.violations == []
+    assert result.objective == pytest.approx(reference.objective, rel=1e-9)
+
+
 def test_rounding_does_not_make_a_minimum_unreachable() -> None:
     # 0.7 + 0.1 is 0.7999999999999999 in floating point: still enough for a minimum of 0.8.
     instance = optimizer.Instance.from_frames(
