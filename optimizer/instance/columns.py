@@ -152,6 +152,20 @@ SERVICES = Table(
                default=0.0, low=0.0, high=1.0),
         Column("slash_fraction", "float", "fraction", "f_s, fraction of the allocation lost "
                "in a slashing event", default=0.0, low=0.0, high=1.0),
+        Column("slash_probability_low", "float", "per year", "low end of the interval "
+               "believed to hold p_s (uncertainty; at most slash_probability)", low=0.0,
+               high=1.0),
+        Column("slash_probability_high", "float", "per year", "p_s^high, high end of the "
+               "interval believed to hold p_s (at least slash_probability); with "
+               "uncertainty_budget, the expected loss holds when that many services take it",
+               low=0.0, high=1.0),
+        Column("reward_rate_low", "float", "per year", "low end of the interval believed to "
+               "hold r_s (at most reward_rate; uncertainty, not in the model)", low=0.0),
+        Column("reward_rate_high", "float", "per year", "high end of the interval believed to "
+               "hold r_s (at least reward_rate; uncertainty, not in the model)", low=0.0),
+        Column("prior_strength", "float", "", "k, weight of a Beta(k p_s, k (1 - p_s)) prior "
+               "on the slash probability, centred on p_s (uncertainty, for resampling; not in "
+               "the model)", low=0.0, low_open=True),
         Column("accepts", "list", "", "assets accepted as collateral, or \"*\" for all",
                default="*", ref="assets"),
         Column("capacity", "float", "numeraire", "C_s, most value the portfolio may put behind "
@@ -260,6 +274,9 @@ PARAMETERS: tuple[Column, ...] = (
     Column("scenario_count", "int", "scenarios", "scenarios to sample when none are given",
            default=1000, low=1.0, high=1_000_000.0),
     Column("scenario_seed", "int", "", "seed of the scenario sampling", default=0, low=0.0),
+    Column("uncertainty_budget", "float", "services", "Gamma, how many services may take "
+           "their slash_probability_high at once (fractional allowed) in the robust expected "
+           "loss; none: the nominal model", low=0.0),
 )
 
 

@@ -40,6 +40,7 @@ class Parameters:
     turnover_limit: float | None = None
     scenario_count: int = 1000
     scenario_seed: int = 0
+    uncertainty_budget: float | None = None
 
 
 @dataclass

@@ -170,7 +170,7 @@ def _check_parameters(raw: RawInstance, found: _Collector) -> dict[str, Any]:
             values[key] = value.item() if isinstance(value, np.generic) else value
     for key in ("worst_case_k", "scenario_count", "scenario_seed"):
         values[key] = int(values[key])
-    for key in ("cvar_limit", "turnover_limit"):
+    for key in ("cvar_limit", "turnover_limit", "uncertainty_budget"):
         if values[key] is not None and isinstance(values[key], float) and math.isnan(values[key]):
             values[key] = None
     return values
@@ -311,6 +311,12 @@ def _check_references(typed: dict[str, pd.DataFrame], labels: dict[str, pd.Serie
 def _check_rules(typed: dict[str, pd.DataFrame], labels: dict[str, pd.Series],
                  found: _Collector) -> None:
     services, where = typed["services"], labels["services"]
+    for point in ("slash_probability", "reward_rate"):  # an uncertainty interval holds p_s
+        for end, sign, side in (("_low", 1.0, "above"), ("_high", -1.0, "below")):
+            bound, value = services[point + end], services[point]
+            for row in np.flatnonzero((sign * (bound - value) > 0).to_numpy()):
+                found.problem(where.iloc[row], point + end, f"is {bound.iloc[row]:g}, {side} "
+                              f"{point} {value.iloc[row]:g}: the interval must hold it")
     for row in np.flatnonzero(((services["reward_pool"] > 0)
                                & (services["external_stake"] <= 0)).to_numpy()):
         found.problem(where.iloc[row], "external_stake", "must be > 0 where reward_pool > 0 "
