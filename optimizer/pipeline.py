@@ -18,6 +18,7 @@ from optimizer.model.memory import check_fits
 from optimizer.model.merge import merge_interchangeable
 from optimizer.model.tail_risk import uses_cvar
 from optimizer.results.evaluate import Evaluation, allocation_frame, evaluate
+from optimizer.results.out_of_sample import OutOfSample, applies, measure_solved
 from optimizer.results.result import Result
 from optimizer.solve.explain import explain_infeasibility
 from optimizer.solve.highs import MIN_RUN_SECONDS, SOLVER_NAME, HighsSession
@@ -345,6 +346,7 @@ def _result(best: _Solved, settings: SolveOptions, timings: dict[str, float],
                 "the best of the models solved, and the bound is the tightest they proved")
     elif not solved:
         bound = None
+    measured = _out_of_sample(built, evaluation, clock, timings, warnings) if solved else None
     warnings += clock.warnings(timings)
     return Result(
         status=status,
@@ -373,7 +375,20 @@ def _result(best: _Solved, settings: SolveOptions, timings: dict[str, float],
         is_mip=outcome.is_mip,
         holders=evaluation.holders if solved else pd.DataFrame(),
         scenario_count=built.scenarios.count if built.scenarios is not None else 0,
+        **(measured.result_fields() if measured else {}),
     )
+
+
+def _out_of_sample(built: AllocationModel, evaluation: Evaluation, clock: _Clock,
+                   timings: dict[str, float], warnings: list[str]) -> OutOfSample | None:
+    """The allocation's CVaR on fresh scenarios (timed), its warnings added to ``warnings``."""
+    if built.scenarios is None or not applies(built.instance):
+        return None
+    if not clock.left():
+        clock.skipped.append("the out-of-sample CVaR")
+        return None
+    return measure_solved(built.instance, evaluation.allocation, built.scenarios.count,
+                          warnings, timings)
 
 
 def allocation_table(result: Result) -> pd.DataFrame:

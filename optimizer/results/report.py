@@ -122,6 +122,8 @@ def format_result(result: Result, max_rows: int = MAX_ROWS) -> str:
                      f"reward {_num(result.reward)} - expected loss {_num(result.expected_loss)}")
         if result.gap:
             lines.append(f"bound      {_num(result.bound)} (gap {result.gap:.3%})")
+        if result.scenario_count and result.cvar is not None:
+            lines.append(_cvar_line(result, unit))
     for sentence in result.explanation:
         lines.append(f"conflict   {sentence}")
     for violation in result.violations:
@@ -141,6 +143,17 @@ def format_result(result: Result, max_rows: int = MAX_ROWS) -> str:
                                     "reward", "expected_loss", "coverage"], max_rows,
                          by="security")]
     return "\n".join(lines)
+
+
+def _cvar_line(result: Result, unit: str) -> str:
+    """CVaR on the scenarios solved and, when measured, on fresh ones with its error."""
+    line = (f"cvar       {_num(result.cvar)} {unit} on the {result.scenario_count:,} distinct "
+            "scenarios solved")
+    if result.cvar_out_of_sample is None:
+        return line
+    return (f"{line}; out of sample {_num(result.cvar_out_of_sample)} +/- "
+            f"{_num(result.cvar_out_of_sample_error, 3)} ({result.cvar_out_of_sample_draws:,} "
+            f"fresh scenarios, seed {result.cvar_out_of_sample_seed})")
 
 
 def _table(frame: pd.DataFrame, columns: list[str], max_rows: int, by: str) -> str:

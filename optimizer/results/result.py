@@ -79,6 +79,16 @@ class Result:
     """Every limit the model carries: its value, slack, shadow price (numeraire per year per
     unit of its column) and the gain of relaxing it by 1% (``optimizer.solve.binding``;
     ``binding.csv``). Empty when the solve proved no optimum (no duals)."""
+    cvar_out_of_sample: float | None = None
+    """CVaR of the allocation on fresh scenarios of the instance's common-shock model
+    (numeraire; ``optimizer.results.out_of_sample``). None without CVaR, with scenarios given
+    as a table, or without an allocation."""
+    cvar_out_of_sample_error: float | None = None
+    """The standard error of ``cvar_out_of_sample`` (numeraire)."""
+    cvar_out_of_sample_draws: int = 0
+    """Fresh scenarios drawn for ``cvar_out_of_sample`` (before identical ones merge)."""
+    cvar_out_of_sample_seed: int | None = None
+    """Their seed (``scenario_seed + 1`` by default: not the model's)."""
 
     @property
     def worth_writing(self) -> bool:
@@ -140,6 +150,12 @@ class Result:
         }
         if self.status in ("infeasible", "unbounded", "infeasible_or_unbounded"):
             summary["explanation"] = self.explanation
+        if self.cvar_out_of_sample is not None:
+            # Only a solve with sampled CVaR scenarios measures it (docs/model.md).
+            summary.update(cvar_out_of_sample=self.cvar_out_of_sample,
+                           cvar_out_of_sample_error=self.cvar_out_of_sample_error,
+                           cvar_out_of_sample_draws=self.cvar_out_of_sample_draws,
+                           cvar_out_of_sample_seed=self.cvar_out_of_sample_seed)
         return _finite(summary)
 
     def to_dir(self, path: str | os.PathLike[str]) -> None:
