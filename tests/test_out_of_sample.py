@@ -102,6 +102,8 @@ def test_a_limit_met_on_few_scenarios_is_warned_of() -> None:
     assert result.cvar_out_of_sample > 150.0 + 2 * result.cvar_out_of_sample_error
     said = [w for w in result.warnings if "not out of sample" in w]
     assert len(said) == 1 and "limit 150 is met on the" in said[0]
+    above = result.cvar_out_of_sample / 150.0 - 1
+    assert f"({above:+.1%}) on 20,000 fresh scenarios (seed 5)" in said[0]
     assert "out_of_sample" in result.timings
 
 

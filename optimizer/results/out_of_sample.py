@@ -176,11 +176,12 @@ def exceeded_warning(instance: Instance, measured: OutOfSample, in_sample: int) 
     ``in_sample`` is the number of distinct scenarios the model used.
     """
     limit = instance.parameters.cvar_limit
-    if not measured.exceeds(limit):
+    if limit is None or not measured.exceeds(limit):
         return None
+    above = f" ({measured.cvar / limit - 1:+.1%})" if limit > 0 else ""
     return (f"the CVaR limit {limit:,.6g} is met on the {in_sample:,} distinct scenarios the "
             f"model used (of scenario_count {instance.parameters.scenario_count:,}) but not "
-            f"out of sample: {measured.cvar:,.6g} +/- {measured.error:,.3g} on "
+            f"out of sample: {measured.cvar:,.6g} +/- {measured.error:,.3g}{above} on "
             f"{measured.draws:,} fresh scenarios (seed {measured.seed}), more than "
             f"{WARN_ERRORS:g} standard errors above it; raise scenario_count (docs/model.md, "
             "\"In-sample and out-of-sample CVaR\")")
