@@ -10,6 +10,7 @@ from optimizer.model import (
     opt_in,
     rewards,
     risk_rows,
+    robust_loss,
     services,
     stake_limits,
     tail_risk,
@@ -29,6 +30,7 @@ FAMILIES: tuple[Family, ...] = (
     opt_in.FAMILY,
     tail_risk.FAMILY,
     turnover.FAMILY,
+    robust_loss.FAMILY,
     risk_rows.FAMILY,
 )
 """Every family, in the order the model is built (later ones read earlier variables)."""

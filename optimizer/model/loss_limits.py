@@ -1,6 +1,8 @@
 """Families 2 and 3: a stake's expected-loss budget and its worst case of k slashings.
 
-2. sum_s p_s f_s x_{i,s} <= b_i (fraction of stake value per year).
+2. sum_s p_s f_s x_{i,s} <= b_i (fraction of stake value per year). With an
+   ``uncertainty_budget`` that can move some p_s, family 12 (``robust_loss``) writes the
+   budget's robust rows instead, which imply these: the nominal rows are left out.
 3. The k largest f_s x_{i,s} sum to at most c_i (fraction of stake value).
    - k = 1: the largest is <= c_i iff every f_s x_{i,s} <= c_i, an exact variable
      bound x_{i,s} <= c_i / f_s (no row at all);
@@ -36,6 +38,31 @@ def pair_loss_rate(instance: Instance) -> np.ndarray:
     return service_loss_rate(instance)[instance.pairs["service_pos"].to_numpy()]
 
 
+def uncertainty_budget(instance: Instance) -> float:
+    """Gamma, the services that may take p_s^high at once; 0 where none is set (nominal)."""
+    gamma = instance.parameters.uncertainty_budget
+    return 0.0 if gamma is None else float(gamma)
+
+
+def service_loss_deviation(instance: Instance) -> np.ndarray:
+    """(p_s^high - p_s) f_s of each service: 0 where no slash_probability_high is given."""
+    services = instance.services
+    high = services["slash_probability_high"].to_numpy(dtype=float)
+    point = services["slash_probability"].to_numpy()
+    deviation = np.where(np.isnan(high), 0.0, high - point)
+    return np.maximum(deviation, 0.0) * services["slash_fraction"].to_numpy()
+
+
+def robust_loss_active(instance: Instance) -> bool:
+    """Whether family 12 (robust expected loss) changes the model.
+
+    It does where Gamma > 0 and some service's loss rate can deviate; its rows then
+    replace those of ``expected_loss_budget``.
+    """
+    return uncertainty_budget(instance) > 0 and bool(np.any(
+        service_loss_deviation(instance) > 0))
+
+
 def single_slash_bound(instance: Instance) -> np.ndarray:
     """With k = 1, the exact bound c_i / f_s on each x_{i,s} (inf where none applies)."""
     budget = instance.stakes["max_worst_case_loss"].to_numpy()[instance.pairs["stake_pos"]]
@@ -56,6 +83,8 @@ def add_expected_loss_budget(context: BuildContext) -> list[ObjectiveTerm]:
     has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
     stakes = np.flatnonzero(has_pairs & ~np.isnan(budget)
                             & ((reach > budget) | context.keep_all_rows))
+    if robust_loss_active(instance):
+        stakes = stakes[:0]  # the robust rows of ``robust_loss_budget`` imply these
     rows, pairs, rates = rows_by_owner(index.stake_pos, stakes, count, rate)
     model.expected_loss_budget = MatrixRows(
         stakes.tolist(), [model.x_alloc], rows, pairs, rates, lower=np.nan,

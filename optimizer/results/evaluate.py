@@ -27,6 +27,7 @@ from optimizer.results.checks.base import (
 from optimizer.results.checks.context import Context
 from optimizer.results.checks.graph import corruption_cost, holder_security
 from optimizer.results.checks.measures import conditional_value_at_risk
+from optimizer.results.checks.robust_loss import robust_expected_loss
 
 __all__ = [
     "FRACTION_TOLERANCE",
@@ -56,6 +57,10 @@ class Evaluation:
     holders : pandas.DataFrame
         Per holder, the restaking-graph security condition: holder, services, condition,
         holds, worst_service (see ``optimizer.results.checks.graph``).
+    robust_expected_loss : float or None
+        With ``uncertainty_budget`` Gamma: the expected loss with the worst Gamma services
+        at their ``slash_probability_high`` (MODEL.md family 12), which the objective then
+        subtracts instead of ``expected_loss`` (still the nominal one). None without it.
     """
 
     objective: float
@@ -70,6 +75,7 @@ class Evaluation:
     services: pd.DataFrame
     violations: list[Violation] = field(default_factory=list)
     holders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    robust_expected_loss: float | None = None
 
     @property
     def feasible(self) -> bool:
@@ -140,7 +146,11 @@ def evaluate(instance: Instance, allocation: pd.DataFrame,
     turnover_cost = parameters.turnover_cost * context.moved
     reward = float(money.service_reward.sum())
     expected_loss = float(money.service_loss.sum())
-    objective = reward - expected_loss - opt_in_cost - turnover_cost
+    robust_loss = robust_expected_loss(instance, context.security)
+    # With an uncertainty budget the model maximizes against the worst case: so does the
+    # objective reported (and its bound and gap), while expected_loss stays nominal.
+    objective = (reward - (expected_loss if robust_loss is None else robust_loss)
+                 - opt_in_cost - turnover_cost)
     if context.cvar is not None:
         objective -= parameters.risk_aversion * context.cvar
     return Evaluation(
@@ -149,6 +159,7 @@ def evaluate(instance: Instance, allocation: pd.DataFrame,
         turnover=context.moved, allocation=_normalized(context),
         stakes=_stake_table(context, money), services=_service_table(context, money),
         violations=violations, holders=holder_security(context),
+        robust_expected_loss=robust_loss,
     )
 
 

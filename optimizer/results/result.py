@@ -35,7 +35,9 @@ class Result:
         The solver's own words for how it stopped (``optimal``, ``time_limit``...).
     objective : float or None
         Expected net reward of the allocation, numeraire per year, recomputed by the
-        evaluator: reward - expected_loss - opt_in_cost - turnover_cost.
+        evaluator: reward - expected_loss - opt_in_cost - turnover_cost, with
+        ``robust_expected_loss`` in place of ``expected_loss`` when the instance sets an
+        ``uncertainty_budget``.
     bound, gap : float or None
         The solver's proven bound on the objective and the relative gap to it.
     allocation : pandas.DataFrame
@@ -76,6 +78,10 @@ class Result:
     """Per holder, the restaking-graph security condition, as the evaluator computed it
     (``optimizer.results.checks.graph``)."""
     binding: pd.DataFrame = field(default_factory=pd.DataFrame)
+    robust_expected_loss: float | None = None
+    """With ``uncertainty_budget`` Gamma, the expected loss (numeraire per year) with the
+    worst Gamma services at their ``slash_probability_high`` (``expected_loss`` stays the
+    nominal one); None without it."""
     """Every limit the model carries: its value, slack, shadow price (numeraire per year per
     unit of its column) and the gain of relaxing it by 1% (``optimizer.solve.binding``;
     ``binding.csv``). Empty when the solve proved no optimum (no duals)."""
@@ -131,6 +137,7 @@ class Result:
             "gap": self.gap,
             "reward": self.reward,
             "expected_loss": self.expected_loss,
+            "robust_expected_loss": self.robust_expected_loss,
             "opt_in_cost": self.opt_in_cost,
             "turnover_cost": self.turnover_cost,
             "cvar": self.cvar,

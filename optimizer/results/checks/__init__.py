@@ -14,6 +14,7 @@ from typing import Protocol
 
 from optimizer.results.checks import (
     holder_limits,
+    robust_loss,
     service_limits,
     stake_limits,
     tail_risk,
@@ -55,6 +56,7 @@ CHECKS: dict[str, Check] = {
     "max_services": holder_limits.max_services,
     "cvar_limit": tail_risk.cvar_limit,
     "turnover_limit": turnover.turnover_limit,
+    "robust_loss_budget": robust_loss.robust_loss_budget,
 }
 """Every check of the evaluator, by the name of the family it checks (run in this order)."""
 
