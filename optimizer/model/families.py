@@ -68,7 +68,10 @@ def markdown_table() -> str:
     lines += ["", "| row block | family | a row stands for | unit | limit set by | dual |",
               "|---|---|---|---|---|---|"]
     for name, block in ROW_BLOCKS.items():
-        dual = ("numeraire per year per unit of the limit" if block.limit and block.bound_is_limit
+        dual = ("the pair's upper bound again where its binary is 1: priced with that bound"
+                if block.repeats_pair_bound
+                else "numeraire per year per unit of the limit"
+                if block.limit and block.bound_is_limit
                 else f"numeraire per year per {block.unit} of the row's bound (the limit is a "
                 "coefficient)" if block.limit else "(defines an auxiliary variable)")
         lines.append(f"| `{name}` | `{FAMILY_OF_ROWS[name].name}` | {block.stands_for} | "

@@ -108,6 +108,10 @@ class RowBlock:
         (``max_holder_share``: E_s + X_s; ``min_allocation``: y_{h,s}); 0 where the
         limit does not act at that allocation (a switched-off row). The limit's shadow
         price is the row's dual times the slope. ``None``: 1.
+    repeats_pair_bound : bool
+        Whether the row, where ``slope`` says it is on, is a pair's upper bound again
+        (opted in, x_{i,s} <= ub_{i,s} y_{h,s} is x_{i,s} <= ub_{i,s}): its dual is then
+        part of the price of the limit that sets that bound.
     """
 
     name: str
@@ -120,6 +124,7 @@ class RowBlock:
     bound_is_limit: bool = True
     switched_by: str | None = None
     slope: Slope | None = None
+    repeats_pair_bound: bool = False
 
     def dual_factor(self, scale: float) -> float:
         """What turns the model's dual into numeraire per year per unit of the bound."""

@@ -111,10 +111,10 @@ def _while_opted_in(instance: Instance, pair: int, allocated: Allocated) -> floa
 FAMILY = Family(
     name="opt_in", number="8", title="opt-in: minimum allocation and services per holder",
     add=add_opt_in,
-    # Opted in, x_{i,s} <= m_i y_{h,s} is the bound m_i again (its dual is m_i's); opted
-    # out, it holds x at 0 and is no limit of the user's.
-    rows=(RowBlock("opt_in_link", "pair", "fraction of stake", "stakes.max_per_service",
-                   bound_is_limit=False, slope=_while_opted_in,
+    # Opted in, x_{i,s} <= ub_{i,s} y_{h,s} is the pair's bound again (its dual is that
+    # bound's); opted out, it holds x at 0 and is no limit of the user's.
+    rows=(RowBlock("opt_in_link", "pair", "fraction of stake", slope=_while_opted_in,
+                   repeats_pair_bound=True,
                    describe=lambda instance, p: f"holder {instance.pairs['holder'].iloc[p]} "
                    f"not opted into service {instance.pairs['service'].iloc[p]}"),
           RowBlock("min_allocation", "holder-service", "numeraire", "services.min_allocation",

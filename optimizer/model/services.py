@@ -30,12 +30,20 @@ from optimizer.model.index import PairIndex
 from optimizer.model.rows import MatrixRows, positions, rows_by_owner
 
 
-def security_upper_bound(instance: Instance, index: PairIndex) -> np.ndarray:
+RELAXATION_HEADROOM = 0.05
+"""With ``keep_all_rows``, U_s is this fraction above the stakes' reach (capacity still
+caps it): the model whose pair bounds the binding table relaxes must not find the
+service's switch row X_s <= U_s u_s binding at the old reach."""
+
+
+def security_upper_bound(instance: Instance, index: PairIndex,
+                         headroom: float = 0.0) -> np.ndarray:
     """U_s: most value the portfolio could put behind each service (numeraire).
 
     Each eligible stake contributes V_i times the least of its pair bound (m_i, and
     c_i / f_s when k = 1), its restaking degree L_i and the exposure limit G_g of any
-    limited group containing s; the total is capped by the capacity C_s.
+    limited group containing s; the total, times 1 + ``headroom``, is capped by the
+    capacity C_s.
     """
     reach = np.minimum(index.upper,
                        instance.stakes["max_restaking"].to_numpy()[index.stake_pos])
@@ -44,7 +52,7 @@ def security_upper_bound(instance: Instance, index: PairIndex) -> np.ndarray:
         inside = np.isin(index.service_pos, members)
         reach[inside] = np.minimum(reach[inside], float(limits[group]))
     total = np.bincount(index.service_pos, weights=index.value * reach,
-                        minlength=len(instance.services))
+                        minlength=len(instance.services)) * (1.0 + headroom)
     capacity = instance.services["capacity"].to_numpy()
     return np.where(np.isnan(capacity), total, np.minimum(total, capacity))
 
@@ -67,7 +75,8 @@ def add_security(context: BuildContext) -> list[ObjectiveTerm]:
     minimum = instance.effective_min_security.to_numpy()
     required = services["required"].to_numpy()
     capacity = services["capacity"].to_numpy()
-    upper = security_upper_bound(instance, index)
+    upper = security_upper_bound(
+        instance, index, RELAXATION_HEADROOM if context.keep_all_rows else 0.0)
     switched = semi_continuous_services(instance)
     chosen = context.needed | ~np.isnan(capacity) | (minimum > 0)
     chosen_list = np.flatnonzero(chosen).tolist()

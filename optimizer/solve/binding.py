@@ -14,11 +14,16 @@ far its bound moves per unit of the limit at the optimum (``RowBlock.slope``).
 - ``shadow_price``: the rate at which relaxing the limit alone raises the optimum. At a
   vertex where one limit binds alone it is the LP dual; where several hold at once the
   dual is not unique and may credit one limit with what only relaxing another earns.
-  So the price is measured: the LP is re-solved in the same HiGHS session (warm) with
-  the limit's rows and bounds moved by a small step in the direction that relaxes it,
-  halving the step until two steps give the same slope (the first linear piece of the
-  optimum). ``measured`` says so; a limit not measured (beyond ``MEASURED_CELLS``, or a
-  stake merged with others, see ``optimizer.model.merge``) keeps its dual.
+  So the price is measured: the LP is re-solved (warm, with feasibility tolerances of
+  ``PRICING_TOLERANCE``) with the limit's rows and bounds moved by a small step in the
+  direction that relaxes it, halving the step until two steps give the same slope (the
+  first linear piece of the optimum). Limits whose rows the solved model has as they
+  are are measured in its own session. The others, a stake's pair bounds (raising them
+  can make a row bind that the build left out because it could not) and the rows of
+  merged stakes, are measured in a second session of the instance built unmerged with
+  every row (``keep_all_rows``; a MILP's binaries fixed at the optimum). ``measured``
+  says which prices were; the others (the time budget spent, no two steps agreeing, a
+  re-solve failing) keep their dual.
 - ``gain_of_1pct``: what relaxing the limit by 1% of its value earns (a maximum up, a
   minimum down), re-solved the same way; where not measured, the price times the step
   (for an LP, an upper bound: the optimum is concave in a bound). A limit that enters
@@ -45,12 +50,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from optimizer.instance import Instance
 from optimizer.instance.columns import PARAMETERS, TABLES
-from optimizer.model.build import build_model, pair_upper_bound
+from optimizer.model.build import build_model
 from optimizer.model.families import ROW_BLOCKS
 from optimizer.model.merge import merge_interchangeable
 from optimizer.solve.highs import HighsSession
-from optimizer.solve.limit_cells import PAIR_BOUND_COLUMNS, Cells, LimitCell, collect_cells
+from optimizer.solve.limit_cells import Cells, LimitCell, collect_cells
 from optimizer.solve.options import SolveOptions
 
 COLUMNS = ("limit", "family", "column", "id", "value", "unit", "slack", "shadow_price",
@@ -66,20 +72,25 @@ RELAXED_STEP = 0.01
 COUNT_COLUMNS = ("max_services",)
 """Limits on a count of binaries, priced by the MILP with one more (``_measure_counts``)."""
 
-FULL_MODEL_CELLS = 200
-"""Most pair-bound limits measured on the model with every row (``keep_all_rows``)."""
-
-MEASURED_CELLS = 200
+MEASURED_CELLS = 400
 """Most limits whose price is measured by re-solves (those of largest dual gain first)."""
 
-FIRST_STEP = 1e-5
+FIRST_STEP = 1e-3
 """The first step of a price's measurement, as a fraction of the limit's value."""
 
-STEP_HALVINGS = 6
+STEP_HALVINGS = 8
 """Most halvings of the step while two steps' slopes differ."""
 
-SAME_SLOPE = 1e-7
+SAME_SLOPE = 1e-6
 """Relative difference below which two steps' slopes are the same linear piece."""
+
+PRICING_TOLERANCE = 1e-10
+"""HiGHS's primal and dual feasibility tolerances in the pricing re-solves: with its
+default 1e-7 the optimum of one LP varies from run to run by about 1e-6 of itself, more
+than a small step's gain."""
+
+NOISE = 1e-12
+"""Relative round-off of an optimum re-solved with ``PRICING_TOLERANCE``."""
 
 ZERO = 1e-9
 """Relative size below which a slack or a price is round-off (see ``_table``)."""
@@ -95,22 +106,30 @@ def binding_limits(session: HighsSession, basis: str = LP_BASIS,
 
     One row per limit of the instance the model carries, sorted by the gain of relaxing
     it, largest first. Empty when HiGHS holds no valid duals. ``basis`` names the LP the
-    duals are of (``lp``, or ``lp with binaries fixed`` for a MILP). The prices' re-solves
-    run in ``session`` (its solution is then theirs); ``options`` are those of the model
-    with every row (see ``_measure_on_full_model``). Measuring stops at ``deadline`` (a
-    ``time.monotonic()`` instant): the limits not measured by then keep their duals.
+    duals are of (``lp``, or ``lp with binaries fixed`` for a MILP). The prices'
+    re-solves run in ``session`` (its solution is then theirs) and in a second session
+    made with ``options``. Measuring stops at ``deadline`` (a ``time.monotonic()``
+    instant): the limits not measured by then keep their duals.
     """
     if session.empty or session.is_mip or not session.highs.getSolution().dual_valid:
         return pd.DataFrame(columns=list(COLUMNS))
-    base = session.objective()
-    cells = collect_cells(session)
+    options = options or SolveOptions()
     clock = _Deadline(deadline)
-    _measure(session, cells, base, clock)
-    if session.built.merge is None and clock.left() != 0.0:
-        _measure_on_full_model(session, cells, base, options or SolveOptions(), clock)
+    cells = collect_cells(session)
+    priced = sorted((cell for cell in cells.values()
+                     if cell.price != 0.0 and cell.column not in COUNT_COLUMNS),
+                    key=lambda cell: -abs(cell.price * cell.value))[:MEASURED_CELLS]
+    merged = session.built.merge is not None
+    here = [cell for cell in priced if not cell.pairs and not (merged and cell.row_keys)]
+    if here and clock.left() != 0.0:
+        _measure_in(session, here, cells, clock)
+    measured_here = {id(cell) for cell in here}
+    rest = [cell for cell in priced if id(cell) not in measured_here]
+    if rest and clock.affords(session.built.build_seconds * (2.0 if merged else 1.0)):
+        _measure_in(_full_session(session, options), rest, cells, clock)
     if session.form.integrality.any():
-        _measure_counts(session, cells, base, options or SolveOptions(), clock)
-    return _table(cells, basis, abs(base))
+        _measure_counts(session, cells, options, clock)
+    return _table(cells, basis, abs(session.objective()))
 
 
 class _Deadline:
@@ -122,125 +141,134 @@ class _Deadline:
     def left(self) -> float | None:
         return None if self.at is None else max(0.0, self.at - time.monotonic())
 
-
-def _measure(session: HighsSession, cells: Cells, base: float,
-             clock: _Deadline) -> None:
-    """Measure the price and 1% gain of the priced limits by warm re-solves.
-
-    The ``MEASURED_CELLS`` limits of largest dual gain are measured (see the module
-    docstring); a re-solve that does not end optimal leaves the limit's dual.
-    """
-    priced = [cell for cell in cells.values()
-              if cell.price != 0.0 and cell.measurable and (cell.row_moves or cell.column_moves)]
-    priced.sort(key=lambda cell: -abs(cell.price * cell.value))
-    for cell in priced[:MEASURED_CELLS]:
-        if clock.left() == 0.0:
-            return
-        _measure_cell(session, cell, base, clock)
+    def affords(self, seconds: float) -> bool:
+        left = self.left()
+        return left is None or left > seconds
 
 
-def _measure_cell(session: HighsSession, cell: LimitCell, base: float,
-                  clock: _Deadline) -> None:
-    """Measure one limit's price and 1% gain by re-solves in ``session`` (its moves)."""
-    def optimum(change: float) -> float | None:
-        return session.objective_with_bounds_moved(
-            [(row, side, rate * change) for row, side, rate in cell.row_moves],
-            [(col, side, rate * change) for col, side, rate in cell.column_moves],
-            clock.left())
-
-    slope = _slope(optimum, base, FIRST_STEP * (abs(cell.value) or 1.0) * cell.direction)
-    if slope is None:
-        return
-    cell.price, cell.measured = slope, True
-    relaxed = optimum(RELAXED_STEP * abs(cell.value) * cell.direction)
-    cell.gain = None if relaxed is None else relaxed - base
-
-
-def _measure_on_full_model(session: HighsSession, cells: Cells,
-                           base: float, options: SolveOptions,
-                           clock: _Deadline) -> None:
-    """Measure the priced pair-bound limits left to it, on a model with every row.
-
-    A stake's ``max_per_service`` (or, with k = 1, ``max_worst_case_loss``) bounds its
-    pairs; raising it may make a row bind that the build left out because it could not
-    (``keep_all_rows``). These limits are measured in a session of the same instance
-    built with every row (a MILP's binaries fixed at the optimum), ``FULL_MODEL_CELLS`` at
-    most (largest dual gain first); the others keep their dual.
-    """
-    chosen = [cell for cell in cells.values() if cell.price != 0.0 and not cell.measurable
-              and cell.table == "stakes" and cell.column in PAIR_BOUND_COLUMNS]
-    if not chosen:
-        return
+def _full_session(session: HighsSession, options: SolveOptions) -> HighsSession:
+    """The instance built unmerged with every row, its binaries fixed as ``session``'s."""
     built = session.built
     full = HighsSession(build_model(built.instance, built.scenarios, built.pool_error,
                                     keep_all_rows=True), options)
     if session.form.integrality.any():
         full.fix_binaries_as(session)
-    if clock.left() == 0.0 or full.run(clock.left()) != "optimal":
+    return full
+
+
+def _measure_in(session: HighsSession, chosen: list[LimitCell], cells: Cells,
+                clock: _Deadline) -> None:
+    """Measure the price and 1% gain of ``chosen`` limits by re-solves in ``session``.
+
+    The base is the session's own optimum, re-solved with the pricing tolerances.
+    """
+    session.set_option("primal_feasibility_tolerance", PRICING_TOLERANCE)
+    session.set_option("dual_feasibility_tolerance", PRICING_TOLERANCE)
+    if session.run(clock.left()) != "optimal":
         return
-    instance = built.instance
-    stake_pos = instance.pairs["stake_pos"].to_numpy()
-    slash = instance.services["slash_fraction"].to_numpy()[instance.pairs["service_pos"]]
-    upper = pair_upper_bound(instance)
-    per_service = instance.stakes["max_per_service"].to_numpy()[stake_pos]
-    chosen.sort(key=lambda cell: -abs(cell.price * cell.value))
-    for cell in chosen[:FULL_MODEL_CELLS]:
+    base = session.objective()
+    rows = {span.name: dict(zip(span.keys, range(span.start, span.stop), strict=True))
+            for span in session.form.blocks}
+    for cell in chosen:
         if clock.left() == 0.0:
             return
-        stake = int(instance.stakes.index.get_loc(cell.id))
-        if cell.column == "max_worst_case_loss":
-            bounded = (stake_pos == stake) & (upper < per_service)
-            move = 1.0 / slash
-        else:
-            bounded = (stake_pos == stake) & (upper >= per_service)
-            move = np.ones(len(stake_pos))
-        cell.column_moves = [(int(full.form.pair_column[p]), "upper", float(move[p]))
-                             for p in np.flatnonzero(bounded)]
-        cell.row_moves = _pair_row_moves(full, cells, cell, np.flatnonzero(stake_pos == stake))
-        _measure_cell(full, cell, base, clock)
+        moves = _moves(session, cell, cells, rows)
+        if moves is not None:
+            _measure_cell(session, cell, base, moves, clock)
 
 
-def _pair_row_moves(full: HighsSession, cells: Cells, cell: LimitCell,
-                    pairs: np.ndarray) -> list[tuple[int, str, float]]:
-    """The moves of the pair rows whose limit is ``cell``'s (``opt_in_link``: x <= m y)."""
-    moves = []
-    assert cells.allocated is not None
-    for block in ROW_BLOCKS.values():
-        span = full.form.block(block.name)
-        if block.limit != f"stakes.{cell.column}" or block.stands_for != "pair" or span is None:
-            continue
-        present = set(span.keys)
-        for p in pairs.tolist():
-            slope = 1.0 if block.slope is None else block.slope(cells.instance, p,
-                                                                cells.allocated)
-            if p in present and slope:
-                moves.append((span.row(p), "upper", slope * full.row_unit(block.name)))
-    return moves
+def _moves(session: HighsSession, cell: LimitCell, cells: Cells,
+           rows: dict[str, dict[object, int]]
+           ) -> tuple[list[tuple[int, str, float]], list[tuple[int, str, float]]] | None:
+    """The row and column bounds ``cell`` moves in ``session``, per unit of its value.
+
+    None when the session lacks one of its rows (the cell cannot be measured there).
+    """
+    form = session.form
+    row_moves, column_moves = [], []
+    for name, key, slope in cell.row_keys:
+        row = rows.get(name, {}).get(key)
+        if row is None:
+            return None
+        side = "upper" if np.isfinite(form.row_upper[row]) else "lower"
+        row_moves.append((row, side, slope * session.row_unit(name)))
+    repeats = [block for block in ROW_BLOCKS.values() if block.repeats_pair_bound]
+    for pair, rate in cell.pairs:
+        column_moves.append((int(form.pair_column[pair]), "upper", rate))
+        for block in repeats:  # opted in, x <= ub y moves with the bound ub
+            row = rows.get(block.name, {}).get(pair)
+            on = 1.0 if block.slope is None else block.slope(cells.instance, pair,
+                                                             cells.allocated)
+            if row is not None and on:
+                row_moves.append((row, "upper", rate * on))
+    if cell.totals:
+        model = session.built.model
+        position = {int(s): j for j, s in enumerate(model.security.keys())}
+        columns = form.component_columns["security"]
+        for s, side, rate in cell.totals:
+            column_moves.append((int(columns[position[s]]), side,
+                                 rate / session.built.scale))
+    return row_moves, column_moves
 
 
-def _measure_counts(session: HighsSession, cells: Cells, base: float, options: SolveOptions,
+def _measure_cell(session: HighsSession, cell: LimitCell, base: float,
+                  moves: tuple[list[tuple[int, str, float]], list[tuple[int, str, float]]],
+                  clock: _Deadline) -> None:
+    """Measure one limit's price and 1% gain by re-solves in ``session``.
+
+    A slope that no two steps agree on, or that says relaxing the limit lowers the
+    optimum, is not taken: the limit keeps its dual.
+    """
+    row_moves, column_moves = moves
+
+    def optimum(change: float) -> float | None:
+        return session.objective_with_bounds_moved(
+            [(row, side, rate * change) for row, side, rate in row_moves],
+            [(col, side, rate * change) for col, side, rate in column_moves],
+            clock.left())
+
+    step = FIRST_STEP * (abs(cell.value) or 1.0)
+    slope = _slope(optimum, base, step * cell.direction)
+    if slope is None or slope * cell.direction < -SAME_SLOPE * abs(slope) - \
+            2 * NOISE * max(abs(base), 1.0) / (step / 2**STEP_HALVINGS):
+        return
+    cell.price, cell.measured = slope, True
+    relaxed = optimum(RELAXED_STEP * abs(cell.value) * cell.direction)
+    cell.gain = None if relaxed is None else max(0.0, relaxed - base)
+
+
+def _measure_counts(session: HighsSession, cells: Cells, options: SolveOptions,
                     clock: _Deadline) -> None:
     """Price each binding count of binaries (``max_services``) by the MILP with one more.
 
     With the binaries fixed such a limit holds no variable, so its LP price is 0 and
     says nothing; a fraction of a service earns nothing either. Its price and gain are
-    what one more earns: the MILP of the instance with that count raised by 1, solved to
-    a gap of 0 (``basis`` ``milp``).
+    what one more earns: the MILP of the instance with that count raised by 1, against
+    the MILP as it is, both solved to a gap of 0 (``basis`` ``milp``).
     """
     built = session.built
     exact = replace(options, mip_rel_gap=0.0)
-    for cell in cells.values():
-        if cell.column not in COUNT_COLUMNS or cell.slack > 0.0 or clock.left() == 0.0:
-            continue
+    counts = [cell for cell in cells.values()
+              if cell.column in COUNT_COLUMNS and cell.slack <= 0.0]
+    if not counts:
+        return
+
+    def optimum(instance: Instance) -> float | None:
+        trial = HighsSession(build_model(instance, built.scenarios, built.pool_error,
+                                         merge=merge_interchangeable(instance)), exact)
+        return trial.objective() if trial.run(clock.left()) == "optimal" else None
+
+    base = optimum(built.instance) if clock.left() != 0.0 else None
+    for cell in counts:
+        if base is None or clock.left() == 0.0:
+            return
         frame = getattr(built.instance, cell.table).copy()
         frame.loc[cell.id, cell.column] = cell.value + 1
-        moved = built.instance.with_changes(keep_scenarios=True, **{cell.table: frame})
-        trial = HighsSession(build_model(moved, built.scenarios, built.pool_error,
-                                         merge=merge_interchangeable(moved)), exact)
-        if trial.run(clock.left()) != "optimal":
-            continue
-        cell.price = cell.gain = max(0.0, trial.objective() - base)  # more cannot earn less
-        cell.measured, cell.basis = True, "milp"
+        more = optimum(built.instance.with_changes(keep_scenarios=True,
+                                                   **{cell.table: frame}))
+        if more is not None:
+            cell.price = cell.gain = max(0.0, more - base)  # one more cannot earn less
+            cell.measured, cell.basis = True, "milp"
 
 
 def _slope(optimum: Callable[[float], float | None], base: float,
@@ -248,7 +276,7 @@ def _slope(optimum: Callable[[float], float | None], base: float,
     """The optimum's slope on its first linear piece in the direction of ``step``.
 
     The step is halved until two consecutive steps give the same slope; None when a
-    re-solve fails.
+    re-solve fails or no two steps agree.
     """
     found = optimum(step)
     if found is None:
@@ -260,10 +288,11 @@ def _slope(optimum: Callable[[float], float | None], base: float,
         if found is None:
             return None
         finer = (found - base) / step
-        if abs(finer - slope) <= SAME_SLOPE * max(abs(finer), abs(slope)):
+        noise = 2 * NOISE * max(abs(base), 1.0) / abs(step)  # round-off of the optima
+        if abs(finer - slope) <= SAME_SLOPE * max(abs(finer), abs(slope)) + noise:
             return finer
         slope = finer
-    return slope
+    return None
 
 
 def _table(cells: Cells, basis: str, objective: float) -> pd.DataFrame:

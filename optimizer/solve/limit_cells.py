@@ -3,8 +3,9 @@
 One ``LimitCell`` per instance cell that sets a limit (``stakes.max_expected_loss`` of
 stake ``lrt-a``...): the duals of its rows and the reduced costs of the bounds it sets,
 each times how far it moves that row or bound (``RowBlock.slope``), added up into its
-price; its least slack; and the moves of its rows' and bounds' limits per unit of it, for
-re-solves (``optimizer.solve.binding`` measures and tabulates them).
+price; its least slack; and what it moves, in the instance's terms (rows by block and
+key, pairs, service totals), so that ``optimizer.solve.binding`` can move them in a
+session and measure the price.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from optimizer.solve.highs import HighsSession
 
 MINIMA = ("min_security", "min_allocation", "profit_from_corruption")
 """Columns whose limit is a minimum (relaxing it lowers the value)."""
-
-PAIR_BOUND_COLUMNS = ("max_per_service", "max_worst_case_loss")
-"""Stake limits that bound each of the stake's pairs (``max_worst_case_loss`` when k = 1)."""
 
 
 @dataclass
@@ -43,8 +41,19 @@ class LimitCell:
         How many rows and bounds it sets.
     gain : float or None
         The re-solved gain of relaxing it by 1% (numeraire per year), once measured.
-    measured, measurable : bool
-        Whether its price was measured by re-solves, and whether the first session can.
+    measured : bool
+        Whether its price was measured by re-solves.
+    basis : str or None
+        What its price is of, where not the table's (``milp`` for a count of binaries).
+    row_keys : list
+        (block, key, slope): its rows, keyed as in the original instance, and how far
+        each row's bound moves (row unit) per unit of the limit.
+    pairs : list
+        (pair, rate): the pairs whose upper bound it sets, and how far the bound moves
+        (fraction of stake) per unit of the limit.
+    totals : list
+        (service position, side, rate): the bounds of X_s it sets, and how far they move
+        (numeraire) per unit of the limit.
     """
 
     family: str
@@ -57,24 +66,21 @@ class LimitCell:
     rows: int = 0
     gain: float | None = None
     measured: bool = False
-    measurable: bool = True
     basis: str | None = None
-    """What its price is of, where not the table's (``milp`` for a count of binaries)."""
-    row_moves: list[tuple[int, str, float]] = field(default_factory=list)
-    """(row, side, model units the bound moves per unit of the limit)."""
-    column_moves: list[tuple[int, str, float]] = field(default_factory=list)
-    """(column, side, model units the bound moves per unit of the limit)."""
+    row_keys: list[tuple[str, object, float]] = field(default_factory=list)
+    pairs: list[tuple[int, float]] = field(default_factory=list)
+    totals: list[tuple[int, str, float]] = field(default_factory=list)
 
     @property
     def direction(self) -> float:
         """+1 for a maximum (relaxed upward), -1 for a minimum."""
         return -1.0 if self.column in MINIMA else 1.0
 
-    def add(self, price: float, slack: float) -> None:
-        """Add one row's or bound's price and slack."""
+    def add(self, price: float, slack: float, rows: int = 1) -> None:
+        """Add the price and slack of ``rows`` rows or bounds."""
         self.price += price
         self.slack = min(self.slack, slack)
-        self.rows += 1
+        self.rows += rows
 
 
 def allocated_of(instance: Instance, x: np.ndarray) -> Allocated:
@@ -86,26 +92,27 @@ def allocated_of(instance: Instance, x: np.ndarray) -> Allocated:
     holder = instance.holders.index.get_indexer(pairs["holder"]).astype(np.int64)
     security = np.bincount(service_pos, weights=value, minlength=len(instance.services))
     used = value > 0
-    holder_service: dict[tuple[int, int], float] = {}
-    for h, s, v in zip(holder[used].tolist(), service_pos[used].tolist(),
-                       value[used].tolist(), strict=True):
-        holder_service[(h, s)] = holder_service.get((h, s), 0.0) + v
+    count = len(instance.services)
+    cell, at = np.unique(holder[used] * count + service_pos[used], return_inverse=True)
+    totals = np.bincount(at, weights=value[used], minlength=len(cell))
+    holder_service = {(int(c // count), int(c % count)): float(v)
+                      for c, v in zip(cell.tolist(), totals.tolist(), strict=True)}
     return Allocated(security, holder_service, holder)
 
 
 class Cells(dict[tuple[str, str], LimitCell]):
-    """The limits found so far, by (``table.column``, row id), and the instance's ids.
+    """The limits found, by (``table.column``, row id), with the solution they are read at.
 
     Ids and values are read from the instance's tables once, as arrays and dicts: a
     model has a row per stake, and pandas' row lookups would cost more than the solve.
     """
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, allocated: Allocated) -> None:
         super().__init__()
         self.instance = instance
+        self.allocated = allocated
         self.pair_stake = instance.pairs["stake_pos"].to_numpy()
         self.pair_service = instance.pairs["service_pos"].to_numpy()
-        self.allocated: Allocated | None = None
         self._ids: dict[str, np.ndarray] = {}
         self._values: dict[tuple[str, str], dict[str, float]] = {}
 
@@ -133,23 +140,26 @@ class Cells(dict[tuple[str, str], LimitCell]):
 
 
 def collect_cells(session: HighsSession) -> Cells:
-    """Every limit the model in ``session`` carries, by (``table.column``, row id)."""
+    """Every limit the model in ``session`` carries, by (``table.column``, row id).
+
+    Reads the session's solution, row duals, row slacks and reduced costs (in the
+    original instance's keys when stakes were merged).
+    """
     instance = session.built.instance
     x = session.fractions()
-    allocated = allocated_of(instance, x)
-    cells = Cells(instance)
-    cells.allocated = allocated
-    _add_pair_bounds(cells, session, instance, x)
-    _add_security_bounds(cells, session, instance, allocated)
+    cells = Cells(instance, allocated_of(instance, x))
+    duals = session.row_duals()
+    _add_pair_bounds(cells, session, x, duals)
+    _add_security_bounds(cells, session)
     slacks = session.row_slacks()
-    spans = {span.name: span for span in session.form.blocks}
-    for name, rows in session.row_duals().items():
+    for name, rows in duals.items():
         block = ROW_BLOCKS[name]
         if block.limit is None or "." not in block.limit:
-            continue  # a definition, or the frontier's own limit
+            continue  # a definition, the frontier's own limit, or a pair bound repeated
         family = FAMILY_OF_ROWS[name].name
         for key, dual in rows.items():
-            slope = 1.0 if block.slope is None else block.slope(instance, key, allocated)
+            slope = 1.0 if block.slope is None else block.slope(instance, key,
+                                                                cells.allocated)
             if slope == 0.0:
                 continue
             table, column, row_id = _cell_of(block, cells, key)
@@ -158,13 +168,7 @@ def collect_cells(session: HighsSession) -> Cells:
                 slope *= factor
             cell = cells.cell(family, table, column, row_id)
             cell.add(dual * slope, slacks[name][key] / slope)
-            if session.built.merge is not None and block.merged_by is not None:
-                cell.measurable = False  # member rows are merged rows: not one stake's
-            else:
-                span = spans[name]
-                row = span.row(key)
-                side = "upper" if np.isfinite(session.form.row_upper[row]) else "lower"
-                cell.row_moves.append((row, side, slope * session.row_unit(name)))
+            cell.row_keys.append((name, key, slope))
     return cells
 
 
@@ -204,105 +208,78 @@ def _minimum_source(instance: Instance, s: int) -> tuple[str, float]:
         services["attack_threshold"].iloc[s] * services["slash_fraction"].iloc[s])
 
 
-def _add_pair_bounds(cells: Cells, session: HighsSession,
-                     instance: Instance, x: np.ndarray) -> None:
+def _add_pair_bounds(cells: Cells, session: HighsSession, x: np.ndarray,
+                     duals: dict[str, dict[object, float]]) -> None:
     """The bounds of x_{i,s}: m_i (``max_per_service``), and c_i / f_s when k = 1.
 
-    A pair's reduced cost at its bound is the price of the limit that sets the bound
-    (m_i where m_i <= c_i / f_s); c_i moves the bound c_i / f_s by 1 / f_s. A stake's
-    cell adds up its pairs'. ``max_per_service`` is listed where it is below the stake's
-    ``max_restaking`` (at or above it, it is implied and cannot bind alone).
+    A pair's price is its reduced cost at its bound, plus the duals of the rows that
+    repeat that bound (``RowBlock.repeats_pair_bound``: opted in, x <= ub y is x <= ub):
+    the price of the limit that sets the bound, m_i where m_i <= c_i / f_s, else c_i,
+    which moves the bound c_i / f_s by 1 / f_s. A stake's cell adds up its pairs'.
+    ``max_per_service`` is listed where it is below the stake's ``max_restaking`` (at or
+    above it, the bound is implied by the restaking degree and cannot bind alone).
     """
-    built = session.built
-    stakes, pairs = instance.stakes, instance.pairs
-    stake_pos = pairs["stake_pos"].to_numpy()
+    built, instance = session.built, cells.instance
+    stakes, stake_pos = instance.stakes, cells.pair_stake
     # A pair at its upper bound has a reduced cost >= 0 (one at 0, <= 0: no limit's).
     reduced = np.maximum(session.reduced_costs("x_alloc"), 0.0)
     if built.merge is not None:  # a member's reduced cost is its share of the merged one
         reduced = reduced[built.merge.pair_origin] * built.merge.value_share[stake_pos]
+    for name, table in duals.items():
+        block = ROW_BLOCKS[name]
+        if block.repeats_pair_bound and table:
+            keys = np.fromiter(table.keys(), dtype=np.int64, count=len(table))
+            values = np.fromiter(table.values(), dtype=float, count=len(table))
+            on = np.array([block.slope(instance, int(p), cells.allocated) if block.slope
+                           else 1.0 for p in keys.tolist()])
+            np.add.at(reduced, keys, np.maximum(values, 0.0) * on)
     per_service = stakes["max_per_service"].to_numpy()[stake_pos].astype(float)
-    upper = pair_upper_bound(instance)
-    slash = instance.services["slash_fraction"].to_numpy()[pairs["service_pos"].to_numpy()]
-    # x_{i,s} <= m_i is implied by sum_s x_{i,s} <= L_i where m_i >= L_i: relaxing m_i
-    # alone then earns nothing, and the bound's reduced cost is no price of m_i's.
     restaking = stakes["max_restaking"].to_numpy()[stake_pos].astype(float)
+    upper = pair_upper_bound(instance)
+    slash = instance.services["slash_fraction"].to_numpy()[cells.pair_service]
     by_worst_case = upper < per_service
     by_per_service = ~by_worst_case & (per_service < restaking)
-    columns = session.form.pair_column
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for family, column, chosen, price, slack in (
-                ("worst_case_budget", "max_worst_case_loss", by_worst_case,
-                 reduced / slash, (upper - x) * slash),
-                ("allocation", "max_per_service", by_per_service, reduced, upper - x)):
-            count = len(stakes)
-            owners = stake_pos[chosen]
-            total = np.bincount(owners, weights=price[chosen], minlength=count)
-            least = np.full(count, np.inf)
-            np.minimum.at(least, owners, slack[chosen])
-            rows = np.bincount(owners, minlength=count)
-            members = np.split(np.flatnonzero(chosen)[np.argsort(owners, kind="stable")],
-                               np.cumsum(rows)[:-1])
-            for i in np.flatnonzero(rows):
-                cell = cells.cell(family, "stakes", column, cells.id_of("stakes", int(i)))
-                cell.price += float(total[i])
-                cell.slack = min(cell.slack, float(least[i]))
-                cell.rows += int(rows[i])
-                # Raising a pair's bound may make a stake row bind that the build left out
-                # (it could not bind): unless the stake has all its rows, such a limit is
-                # measured on a model built with every row.
-                if built.merge is not None or not _has_all_rows(session, instance, int(i)):
-                    cell.measurable = False
-                    continue
-                for p in members[i].tolist():
-                    move = 1.0 / slash[p] if column == "max_worst_case_loss" else 1.0
-                    cell.column_moves.append((int(columns[p]), "upper", float(move)))
+    rate = np.divide(1.0, slash, out=np.zeros(len(slash)), where=slash > 0)
+    for family, column, chosen, price, slack, move in (
+            ("worst_case_budget", "max_worst_case_loss", by_worst_case, reduced * rate,
+             (upper - x) * slash, rate),
+            ("allocation", "max_per_service", by_per_service, reduced, upper - x,
+             np.ones(len(x)))):
+        count = len(stakes)
+        owners = stake_pos[chosen]
+        total = np.bincount(owners, weights=price[chosen], minlength=count)
+        least = np.full(count, np.inf)
+        np.minimum.at(least, owners, slack[chosen])
+        rows = np.bincount(owners, minlength=count)
+        order = np.flatnonzero(chosen)[np.argsort(owners, kind="stable")]
+        members = np.split(order, np.cumsum(rows)[:-1])
+        for i in np.flatnonzero(rows):
+            cell = cells.cell(family, "stakes", column, cells.id_of("stakes", int(i)))
+            cell.add(float(total[i]), float(least[i]), int(rows[i]))
+            chosen_pairs = members[i]
+            cell.pairs += zip(chosen_pairs.tolist(), move[chosen_pairs].tolist(), strict=True)
 
 
-def _has_all_rows(session: HighsSession, instance: Instance, stake: int) -> bool:
-    """Whether the model has every row a stake's pair bounds could make bind.
-
-    Its ``max_restaking`` row, its ``max_expected_loss`` row when that is set, and none of
-    its services in a limited group or under a holder share cap (whose rows are by stake
-    and group, or holder and service, and left out where they cannot bind).
-    """
-    model = session.built.model
-    if stake not in model.restaking_degree:
-        return False
-    if not np.isnan(instance.stakes["max_expected_loss"].iloc[stake]) \
-            and stake not in model.expected_loss_budget:
-        return False
-    pairs = instance.pairs
-    services = instance.services.iloc[pairs.loc[pairs["stake_pos"] == stake, "service_pos"]]
-    limited = set(instance.groups.index[instance.groups["max_exposure"].notna()])
-    return bool((services["max_holder_share"] >= 1.0).all()
-                and not any(set(groups) & limited for groups in services["groups"]))
-
-
-def _add_security_bounds(cells: Cells, session: HighsSession,
-                         instance: Instance, allocated: Allocated) -> None:
+def _add_security_bounds(cells: Cells, session: HighsSession) -> None:
     """The bounds of X_s: its capacity C_s above, a required minimum below."""
-    model = session.built.model
+    model, instance = session.built.model, cells.instance
     if not hasattr(model, "security") or not len(model.security):
         return
     reduced = session.reduced_costs("security") / session.built.scale
+    security = cells.allocated.security
     services = instance.services
     capacity = services["capacity"].to_numpy()
     required = services["required"].to_numpy()
     minimum = instance.effective_min_security.to_numpy()
-    columns = session.form.component_columns["security"]
-    per_numeraire = 1.0 / session.built.scale
-    for s, price, col in zip(model.security.keys(), reduced.tolist(), columns.tolist(),
-                             strict=True):
+    for s, price in zip(model.security.keys(), reduced.tolist(), strict=True):
         s = int(s)
-        service_id = str(services.index[s])
+        service_id = cells.id_of("services", s)
         if not np.isnan(capacity[s]):
             cell = cells.cell("service_security", "services", "capacity", service_id)
-            cell.add(max(price, 0.0), capacity[s] - allocated.security[s])
-            cell.column_moves.append((col, "upper", per_numeraire))
+            cell.add(max(price, 0.0), capacity[s] - security[s])
+            cell.totals.append((s, "upper", 1.0))
         if required[s] and minimum[s] > 0:
             column, factor = _minimum_source(instance, s)
             cell = cells.cell("service_security", "services", column, service_id)
-            cell.add(min(price, 0.0) * factor, (allocated.security[s] - minimum[s]) / factor)
-            cell.column_moves.append((col, "lower", factor * per_numeraire))
-
-
+            cell.add(min(price, 0.0) * factor, (security[s] - minimum[s]) / factor)
+            cell.totals.append((s, "lower", factor))

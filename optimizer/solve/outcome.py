@@ -89,6 +89,7 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
     x = objective = bound = gap = None
     duals: dict[str, dict[object, float]] = {}
     binding = pd.DataFrame(columns=list(COLUMNS))
+    priced = False
     if status in ("optimal", "feasible") and has_solution:
         x = session.fractions()
         objective = session.objective()
@@ -100,10 +101,11 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
                 x, objective = session.fractions(), session.objective()
         if status == "optimal" and basis:
             duals = session.row_duals()
+            priced = options.binding  # a model without rows has limits too: its bounds
     extract = time.perf_counter() - start
 
     start = time.perf_counter()
-    if duals and options.binding:
+    if priced:
         # Pricing may take as long as the solve did (at least PRICING_SECONDS), within
         # the time limit; limits left unmeasured then keep their duals.
         budget = time.monotonic() + max(PRICING_SECONDS, solve_seconds)
