@@ -29,7 +29,6 @@ from optimizer.model.groups import group_members
 from optimizer.model.index import PairIndex
 from optimizer.model.rows import MatrixRows, positions, rows_by_owner
 
-
 RELAXATION_HEADROOM = 0.05
 """With ``keep_all_rows``, U_s is this fraction above the stakes' reach (capacity still
 caps it): the model whose pair bounds the binding table relaxes must not find the
