@@ -257,3 +257,24 @@ def test_random_robust_optimum_equals_brute_force(instance: optimizer.Instance) 
     assert result.violations == []
     expected = brute_force(instance, instance.parameters.uncertainty_budget)
     assert result.objective == pytest.approx(expected, rel=1e-7, abs=1e-8)
+
+
+def test_a_robust_conflict_is_explained_in_the_instance_words(tmp_path) -> None:
+    # s1 must get all of a-eth (100 ETH): nominal loss 0.01 <= 0.02, robust 0.01 + 0.02 > 0.02.
+    text = (INSTANCES / "tiny" / "robust-knapsack.toml").read_text()
+    text = text.replace("max_expected_loss = 0.03", "max_expected_loss = 0.02").replace(
+        'service = "s1"', 'service = "s1"\nmin_security = 100.0\nrequired = true')
+    path = tmp_path / "conflict.toml"
+    path.write_text(text)
+    instance = optimizer.load_instance(path)
+    assert optimizer.solve(with_gamma(instance, None)).status == "optimal"
+    result = optimizer.solve(instance)
+    assert result.status == "infeasible"
+    assert "max_expected_loss of stake a-eth (uncertainty_budget 1" in result.explanation[0]
+
+
+def test_report_says_which_expected_loss_the_objective_subtracts() -> None:
+    from optimizer.results.report import format_result
+
+    result = optimizer.solve(optimizer.load_instance(INSTANCES / "tiny" / "robust-knapsack.toml"))
+    assert "reward 9.33333 - robust expected loss 3 (nominal 1.66667)" in format_result(result)

@@ -144,8 +144,9 @@ def _add_portfolio_term(context: BuildContext, active: bool) -> list[ObjectiveTe
 
 
 def _robust_budget(instance: Instance, i: object) -> str:
-    return (f"max_expected_loss of stake {instance.stakes.index[i]} with "  # type: ignore[index]
-            f"{uncertainty_budget(instance):g} services at their slash_probability_high")
+    return (f"max_expected_loss of stake {instance.stakes.index[i]} "  # type: ignore[index]
+            f"(uncertainty_budget {uncertainty_budget(instance):g}: its worst services at "
+            "slash_probability_high)")
 
 
 FAMILY = Family(

@@ -118,8 +118,12 @@ def format_result(result: Result, max_rows: int = MAX_ROWS) -> str:
         f"{sum(result.timings.values()):.2f} s in all)",
     ]
     if result.objective is not None:
+        loss = f"expected loss {_num(result.expected_loss)}"
+        if result.robust_expected_loss is not None:  # the objective subtracts the robust one
+            loss = (f"robust expected loss {_num(result.robust_expected_loss)} (nominal "
+                    f"{_num(result.expected_loss)})")
         lines.append(f"objective  {_num(result.objective)} {unit}/yr expected net reward = "
-                     f"reward {_num(result.reward)} - expected loss {_num(result.expected_loss)}")
+                     f"reward {_num(result.reward)} - {loss}")
         if result.gap:
             lines.append(f"bound      {_num(result.bound)} (gap {result.gap:.3%})")
         if result.scenario_count and result.cvar is not None:
