@@ -239,7 +239,7 @@ def _add_pair_bounds(cells: Cells, session: HighsSession, x: np.ndarray,
     slash = instance.services["slash_fraction"].to_numpy()[cells.pair_service]
     by_worst_case = upper < per_service
     by_per_service = ~by_worst_case & (per_service < restaking)
-    rate = np.divide(1.0, slash, out=np.zeros(len(slash)), where=slash > 0)
+    rate = np.divide(1.0, slash, out=np.zeros(len(slash)), where=slash >= np.finfo(float).tiny)
     for family, column, chosen, price, slack, move in (
             ("worst_case_budget", "max_worst_case_loss", by_worst_case, reduced * rate,
              (upper - x) * slash, rate),
