@@ -258,7 +258,8 @@ def _binding_section(instance: Instance, solution: SolutionFolder) -> str:
         else _p("No limit binds: every limit has slack and a zero price."),
         _p("The model has binary decisions (opt-ins, minimum allocations): these prices are "
            "those of the linear program with the binaries fixed at this solution's values, "
-           "so they value a limit without changing which services are opted into.", "note")
+           "so they value a limit without changing which services are opted into; a cap on "
+           "a holder's count of services is priced by what one more service earns.", "note")
         if rows and binding["basis"].str.contains("binaries fixed").any() else "",
         _table(["limit", "set by", "value", "slack", "unit", f"shadow price ({numeraire}/yr "
                 "per unit)", f"gain of 1% ({numeraire}/yr)", "gain found by"], rows,
