@@ -102,7 +102,7 @@ def summary_text(result: Robustness) -> str:
         ["frequency", "mean_fraction"], ascending=False)
     lines += ["", "pairs used (share of solved draws; fraction of stake: mean, std, nominal, "
               "resampled)"]
-    lines += [f"  {row.stake:>18} {row.service:>12}  {row.frequency:6.1%}  "
+    lines += [f"  {row.stake:>21} {row.service:>12}  {row.frequency:6.1%}  "
               f"{row.mean_fraction:.4f} {row.std_fraction:.4f} {row.nominal_fraction:.4f} "
               f"{row.resampled_fraction:.4f}" for row in pairs.itertuples()]
     resampled = result.resampled
