@@ -17,6 +17,7 @@ import click
 
 from optimizer.cli import bench, frontier, generate, instance, report, sensitivity, solution, solve
 from optimizer.cli import robustness as robustness_cli
+from optimizer.cli import sweep as sweep_cli
 from optimizer.cli.generate import ALL_FEATURES
 
 
@@ -28,7 +29,8 @@ def main() -> None:
 
 for _command in (solve.solve, frontier.frontier, solution.simulate, solution.security,
                  instance.validate, instance.convert, instance.scenarios, generate.generate,
-                 bench.bench, sensitivity.sensitivity, report.report, robustness_cli.robustness):
+                 bench.bench, sensitivity.sensitivity, report.report, robustness_cli.robustness,
+                 sweep_cli.sweep):
     main.add_command(_command)
 del _command
 
