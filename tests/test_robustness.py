@@ -13,7 +13,7 @@ import pytest
 
 from optimizer import load_instance
 from optimizer.analysis.closest import BINARIES_NOMINAL
-from optimizer.analysis.robustness import draw_parameters, robustness, serial_map
+from optimizer.analysis.robustness import batch_map, draw_parameters, robustness, serial_map
 from optimizer.errors import InstanceError
 from optimizer.results.evaluate import allocation_frame, evaluate
 from tests.conftest import write_toml
@@ -90,13 +90,28 @@ def test_the_same_seed_gives_the_same_result_however_the_draws_run(uncertain: Pa
     def backwards(task, items):  # every task run, last first: results still in order
         return [task(item) for item in reversed(items)][::-1]
 
-    first = robustness(instance, draws=12, seed=7)
+    first = robustness(instance, draws=12, seed=7, map_tasks=serial_map)
     again = robustness(instance, draws=12, seed=7, map_tasks=backwards)
     pd.testing.assert_frame_equal(first.table, again.table)
     pd.testing.assert_frame_equal(first.pairs, again.pairs)
     assert first.summary() == again.summary()
+    batched = robustness(instance, draws=12, seed=7)  # the batch runner, in this process
+    np.testing.assert_allclose(batched.table["objective"], first.table["objective"], atol=1e-9)
     other = robustness(instance, draws=12, seed=8, map_tasks=serial_map)
     assert not first.parameters.equals(other.parameters)
+
+
+# Another local cluster (a parallel test run) may hold Dask's default dashboard port.
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
+def test_dask_workers_give_the_same_answer_as_the_serial_batch() -> None:
+    pytest.importorskip("distributed")
+    instance = load_instance(REALISTIC)
+    serial = robustness(instance, draws=10, seed=2)
+    for workers in (1, 2):
+        on_dask = robustness(instance, draws=10, seed=2,
+                             map_tasks=batch_map(workers=workers, progress=False))
+        pd.testing.assert_frame_equal(serial.table, on_dask.table)
+        pd.testing.assert_frame_equal(serial.pairs, on_dask.pairs)
 
 
 def test_pair_usage_and_the_resampled_allocation(uncertain: Path) -> None:

@@ -19,7 +19,8 @@ How a service's parameters are drawn (``draw_parameters``):
 A draw is the truth it stands for: its instance has no ``uncertainty_budget`` (the robust
 family protects against not knowing p, and a draw knows it). Every random number is drawn
 here, up front, from one generator seeded with ``seed``, so the draws and everything
-computed from them are the same however the tasks are run (``map_tasks``).
+computed from them are the same however the tasks are run (``map_tasks``; the batch
+runner's chunks do not depend on its workers either).
 """
 
 from __future__ import annotations
@@ -162,14 +163,48 @@ class DrawTask:
         """Re-solve the draw and re-evaluate the nominal allocation under it."""
         problem = drawn_instance(self.instance, *draw)
         result = solve(problem, **{**self.options, "binding": False})
+        return self.outcome(problem, str(result.status), result.objective, result.allocation)
+
+    def outcome(self, problem: Instance, status: str, objective: float | None,
+                allocation: pd.DataFrame | None) -> DrawOutcome:
+        """A draw's outcome from its re-solve; the nominal allocation evaluated under it."""
         fractions = np.zeros(len(self.instance.pairs))
-        objective = float("nan")
-        if result.objective is not None and result.status in ("optimal", "feasible"):
-            objective = float(result.objective)
-            fractions = _pair_fractions(self.instance, result.allocation)
+        value = float("nan")
+        if objective is not None and allocation is not None \
+                and status in ("optimal", "feasible"):
+            value = float(objective)
+            fractions = _pair_fractions(self.instance, allocation)
         checked = evaluate(problem, self.nominal)
-        return DrawOutcome(str(result.status), objective, fractions, checked.objective,
+        return DrawOutcome(status, value, fractions, checked.objective,
                            tuple(str(v) for v in checked.violations))
+
+
+def batch_map(workers: int | None = 0, scheduler: str | None = None,
+              progress: bool = True) -> MapTasks:
+    """A ``map_tasks`` running the draws with ``optimizer.analysis.batch.run_batch``.
+
+    Each draw is one batch task setting every service's ``slash_probability`` and
+    ``reward_rate``; the batch runs them in fixed chunks (serially with ``workers=0``, on a
+    local Dask cluster of ``workers`` processes, or on the cluster at ``scheduler``), so
+    the answer is the same however many workers run it. The nominal allocation is
+    evaluated under each draw here, after the batch.
+    """
+
+    def map_tasks(task: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        from optimizer.analysis.batch import Change, run_batch
+
+        if not isinstance(task, DrawTask):
+            raise TypeError("batch_map runs the draws of robustness() only")
+        points = [(Change("services", "slash_probability", tuple(map(float, slash))),
+                   Change("services", "reward_rate", tuple(map(float, reward))))
+                  for slash, reward in items]
+        base = task.instance.with_changes(parameters={"uncertainty_budget": None})
+        done = run_batch(base, points, workers=workers, scheduler=scheduler,
+                         progress=progress, **task.options)
+        return [task.outcome(drawn_instance(task.instance, *draw), one.status, one.objective,
+                             one.allocation) for draw, one in zip(items, done, strict=True)]
+
+    return map_tasks
 
 
 def _pair_fractions(instance: Instance, allocation: pd.DataFrame) -> np.ndarray:
@@ -264,8 +299,11 @@ def robustness(instance: Instance, draws: int = 200, seed: int = 0, *,
     seed : int
         The generator's seed: the same seed gives the same result.
     map_tasks : callable, optional
-        ``map_tasks(task, items)`` runs ``task`` on every item and returns the results
-        in order (``serial_map`` by default; a batch runner's map fits).
+        ``map_tasks(task, items)`` runs ``task`` on every item and returns the results in
+        order. By default ``batch_map(workers=0)``: the batch runner, in this process;
+        ``batch_map(workers=N)`` gives the same answer on N Dask workers. ``serial_map``
+        solves each draw with ``solve``: the same objectives, but where a draw's optimum
+        is not unique it may return another of its optimal allocations.
     **solve_options
         Passed to ``solve`` for every solve (``binding`` is always off).
 
@@ -283,7 +321,8 @@ def robustness(instance: Instance, draws: int = 200, seed: int = 0, *,
     nominal.raise_for_status()
     nominal_allocation = nominal.allocation[["stake", "service", "fraction"]]
     task = DrawTask(instance, nominal_allocation, dict(solve_options))
-    outcomes = list((map_tasks or serial_map)(task, list(zip(slash, reward, strict=True))))
+    run = map_tasks or batch_map(workers=0, progress=False)
+    outcomes = list(run(task, list(zip(slash, reward, strict=True))))
     solved = [o for o in outcomes if not np.isnan(o.objective)]
     fractions = (np.vstack([o.fractions for o in solved]) if solved
                  else np.zeros((0, len(instance.pairs))))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -34,29 +34,38 @@ OUTPUT_FILES = ("summary.json", "draws.csv", "parameters.csv", "pairs.csv", "res
 @seed_option(help="Seed of the draws (the same seed gives the same answer).")
 @click.option("--output", "-o", type=click.Path(), help="Write DIR/summary.json, draws.csv, "
               "parameters.csv, pairs.csv and resampled.csv (the folder replaced atomically).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="0: solve the draws in this process; N: on a local Dask cluster of N "
+              "worker processes (the answer is the same).")
+@click.option("--scheduler", help="Address of a running Dask scheduler to solve the draws on "
+              "(tcp://host:8786).")
 @json_option("Print the summary as JSON.")
 @plot_option("the distribution of objectives")
 @quiet_option
 @allow_extra_columns
 @guarded
-def robustness(instance: str, draws: int, seed: int, output: str | None, as_json: bool,
-               plot: str | None, quiet: bool) -> None:
+def robustness(instance: str, draws: int, seed: int, output: str | None, workers: int,
+               scheduler: str | None, as_json: bool, plot: str | None, quiet: bool) -> None:
     """Re-solve INSTANCE under DRAWS draws of its priors and intervals.
 
     Each service's slash_probability is drawn from its Beta prior (prior_strength) or
     uniformly on [slash_probability_low, slash_probability_high], its reward_rate on
     [reward_rate_low, reward_rate_high]; a service with neither keeps its value. Reports
     the re-optimised objectives, the nominal allocation under every draw (objective and
-    limits broken), how often each pair is used, and the resampled allocation.
+    limits broken), how often each pair is used, and the resampled allocation. The draws
+    run as a batch (``optimizer.analysis.batch``): the same seed gives the same answer with
+    any number of workers.
     """
     from optimizer.analysis.plots import plot_robustness, pyplot
+    from optimizer.analysis.robustness import batch_map
     from optimizer.analysis.robustness import robustness as run
 
     if plot:
         pyplot()  # fail before the work when matplotlib is missing
     problem = load(instance)
     # Without a prior or an interval, run() raises InstanceError before solving (exit 2).
-    result = run(problem, draws=draws, seed=seed, map_tasks=_with_progress(not quiet))
+    result = run(problem, draws=draws, seed=seed, map_tasks=batch_map(
+        None if scheduler else workers, scheduler, progress=not quiet))
     if output:
         write_robustness(result, problem, Path(output))
     if plot:
@@ -65,17 +74,6 @@ def robustness(instance: str, draws: int, seed: int, output: str | None, as_json
         click.echo(json.dumps(result.summary(), indent=1))
     else:
         click.echo(summary_text(result))
-
-
-def _with_progress(enabled: bool) -> Any:
-    """A serial ``map_tasks`` drawing a progress bar on a terminal's standard error."""
-    from optimizer.analysis.progress import progress
-
-    def map_tasks(task: Any, items: Any) -> list[Any]:
-        return [task(item) for item in progress(items, len(items), "robustness draws",
-                                                enabled)]
-
-    return map_tasks
 
 
 def summary_text(result: Robustness) -> str:
