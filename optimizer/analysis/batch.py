@@ -386,7 +386,8 @@ def _on_dask(instance: Instance, chunks: list[list[Task]], options: dict[str, An
         else:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                processes=True, dashboard_address=None, silence_logs=logging.ERROR))
+                processes=True, silence_logs=logging.ERROR, dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": ":0"}))  # no 8787: it may be taken
             client = stack.enter_context(Client(cluster, set_as_default=False))
         shared = client.scatter(instance, broadcast=True, hash=False)
         futures = [client.submit(run_chunk, shared, chunk, options, pure=False)
