@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyomo.core as pyo
 
 from optimizer.errors import SolverError
@@ -72,13 +71,12 @@ class ClosestAllocation:
                 "wanted_was_feasible": self.binaries == "not needed"}
 
 
-def closest_feasible(instance: Instance, wanted: np.ndarray, nominal: pd.DataFrame,
+def closest_feasible(instance: Instance, wanted: np.ndarray,
                      **solve_options: Any) -> ClosestAllocation:
     """The allocation nearest to ``wanted`` (per pair of ``instance.pairs``) in every limit.
 
-    ``wanted`` is returned as it is when the evaluator finds it breaks nothing.
-    ``nominal`` (the nominal optimum's allocation) is the fallback when the solver fails,
-    so that a broken answer is never passed off as the closest one.
+    ``wanted`` is returned as it is when the evaluator finds it breaks nothing. The
+    answer is checked by the evaluator again (``violations``), never assumed feasible.
 
     Raises
     ------

@@ -200,7 +200,7 @@ def batch_map(workers: int | None = 0, scheduler: str | None = None,
                   for slash, reward in items]
         base = task.instance.with_changes(parameters={"uncertainty_budget": None})
         done = run_batch(base, points, workers=workers, scheduler=scheduler,
-                         progress=progress, **task.options)
+                         progress=progress, **{**task.options, "binding": False})
         return [task.outcome(drawn_instance(task.instance, *draw), one.status, one.objective,
                              one.allocation) for draw, one in zip(items, done, strict=True)]
 
@@ -327,7 +327,7 @@ def robustness(instance: Instance, draws: int = 200, seed: int = 0, *,
     fractions = (np.vstack([o.fractions for o in solved]) if solved
                  else np.zeros((0, len(instance.pairs))))
     average = fractions.mean(axis=0) if solved else np.zeros(len(instance.pairs))
-    resampled = closest_feasible(instance, average, nominal_allocation, **solve_options)
+    resampled = closest_feasible(instance, average, **solve_options)
     return Robustness(
         instance=instance.name, numeraire=instance.numeraire, draws=draws, seed=seed,
         nominal_objective=float(nominal.objective or 0.0),

@@ -106,9 +106,12 @@ def summary_text(result: Robustness) -> str:
     resampled = result.resampled
     state = ("no limit broken" if not resampled.violations
              else f"BREAKS {len(resampled.violations)} limits")
+    moved = ("the draws' average meets every nominal limit as it is"
+             if resampled.binaries == "not needed" else
+             f"{resampled.distance:,.2f} {result.numeraire} of value moved from the draws' "
+             f"average to meet every nominal limit; binaries: {resampled.binaries}")
     lines += ["", f"resampled  nominal objective {resampled.objective:,.2f} {unit}, {state}; "
-              f"moved {resampled.distance:,.2f} {result.numeraire} of value from the "
-              f"draws' average to meet every limit; binaries: {resampled.binaries}"]
+              + moved]
     return "\n".join(lines)
 
 
