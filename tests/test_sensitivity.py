@@ -152,14 +152,16 @@ def test_realistic_ends_hold_under_independent_solves() -> None:
             said = {f"{stake} leaves {service}" for stake, service in base - outside}
             said |= {f"{stake} enters {service}" for stake, service in outside - base}
             assert set(change.split(TIE)[0].split("; ")) == said
-            ties += TIE in change
-    # Moving eigenda's rate up flips a tie in the Symbiotic vaults (services eigenda's
-    # stakes cannot secure): the base support is still optimal past the end.
-    assert TIE in rows_of(frame)["eigenda", "reward_rate"].high_change
-    past = moved(instance, "eigenda", "reward_rate", rows_of(frame)[
-        "eigenda", "reward_rate"].high + 1e-3)
-    assert optimum(within(past, base)) == pytest.approx(optimum(past), rel=1e-9)
-    assert 0 < ties < 8
+            if TIE in change:
+                # A tie (on HiGHS 1.16, moving eigenda's rate up flips one in the Symbiotic
+                # vaults, services eigenda's stakes cannot secure): the base support is
+                # still optimal a little past the end. Which ends are ties depends on the
+                # vertex the HiGHS release returns at a degenerate optimum.
+                ties += 1
+                past = moved(instance, row.service, row.parameter,
+                             end - inward * 0.01 * max(abs(row.value), VALUE_FLOOR))
+                assert optimum(within(past, base)) == pytest.approx(optimum(past), rel=1e-9)
+    assert ties < 8
 
 
 def test_milp_ranges_are_the_milps() -> None:
