@@ -256,10 +256,9 @@ def _binding_section(instance: Instance, solution: SolutionFolder) -> str:
         "or to first order (the price times 1% of the value: a larger change may gain less, "
         "once another limit binds). A tight limit with a zero price costs nothing.") if rows
         else _p("No limit binds: every limit has slack and a zero price."),
-        _p("The model has binary decisions (opt-ins, minimum allocations): these prices are "
-           "those of the linear program with the binaries fixed at this solution's values, "
-           "so they value a limit without changing which services are opted into; a cap on "
-           "a holder's count of services is priced by what one more service earns.", "note")
+        _p("The model has binary decisions (opt-ins, minimum allocations): these prices are of "
+           "the linear program with the binaries fixed at this solution's values (the opt-ins "
+           "kept), but a cap on a holder's count of services is priced by one more.", "note")
         if rows and binding["basis"].str.contains("binaries fixed").any() else "",
         _table(["limit", "set by", "value", "slack", "unit", f"shadow price ({numeraire}/yr "
                 "per unit)", f"gain of 1% ({numeraire}/yr)", "gain found by"], rows,
