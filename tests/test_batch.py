@@ -152,3 +152,10 @@ def test_a_bad_set_exits_2_naming_it_and_writes_nothing(tmp_path, setting, named
     assert run.returncode == 2
     assert named in run.stderr and run.stdout == ""
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_scheduler_that_does_not_answer_is_named(instance, points, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(batch, "CONNECT_SECONDS", 1)
+    with pytest.raises(ConnectionError, match="no Dask scheduler answered at tcp://127.0.0.1:9"):
+        run_batch(instance, points, scheduler="tcp://127.0.0.1:9", progress=False)

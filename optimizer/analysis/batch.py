@@ -1,16 +1,13 @@
 """Batches of re-solves of one instance with changed parameters, serially or on Dask.
 
-A task is a list of ``Change`` s (table, column, rows or all, values or a multiplier) applied
-to one instance. Tasks are cut into chunks of ``chunk_size`` in task order; a chunk runs in
-one process. Where every change of a chunk only moves costs and coefficients of the model
-(``services.reward_rate`` and ``services.slash_probability``, on an LP without CVaR, robust
-expected loss or pool rewards), the chunk builds the model once and re-solves one HiGHS
-session, each task starting from the previous task's basis (``BatchResult.warm``); any other
-chunk solves each task with the pipeline (``optimizer.pipeline.solve``). Chunks depend on the
-task order and ``chunk_size`` only, never on the workers, so a serial run, one worker and
-many return the same allocations. On ``dask.distributed`` the instance is scattered to every
-worker once and each chunk is one task; ``distributed`` is imported only then.
-See ``docs/batch.md``.
+A task is a list of ``Change`` s applied to one instance. Tasks are cut into chunks of
+``chunk_size`` in task order; a chunk runs in one process. Where a chunk's changes only move
+the model's costs and coefficients (``services.reward_rate``, ``services.slash_probability``
+on an LP without CVaR, robust expected loss or pool rewards), it builds the model once and
+re-solves one HiGHS session from the previous task's basis; else each task is a pipeline
+solve. Chunks depend on the task order and ``chunk_size`` only, never on the workers, so
+serial, one worker and many agree. On ``dask.distributed`` (imported only then) the instance
+is scattered to every worker once and each chunk is one task. See ``docs/batch.md``.
 """
 
 from __future__ import annotations
@@ -51,6 +48,9 @@ CHANGEABLE_TABLES = ("stakes", "services", "holders", "groups", "assets")
 SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 """The environment variable naming an existing scheduler (Dask's own)."""
 
+CONNECT_SECONDS = 10
+"""How long a scheduler given by address has to answer (``ConnectionError`` after)."""
+
 
 @dataclass(frozen=True)
 class Change:
@@ -63,8 +63,7 @@ class Change:
     column : str
         The column (the parameter's name for ``parameters``).
     value : float or tuple of float
-        The new value, or the multiplier with ``multiply``; one per row of ``rows`` or
-        one for every row.
+        The value (one, or one per row), or the multiplier with ``multiply``.
     rows : tuple of str or None
         Row ids; ``None`` for every row (ignored for ``parameters``).
     multiply : bool
@@ -182,8 +181,8 @@ def run_batch(instance: Instance, changes: Sequence[Change | Sequence[Change]], 
 def run_chunk(instance: Instance, chunk: list[Task], options: dict[str, Any]
               ) -> list[BatchResult]:
     """Solve the tasks of one chunk in order, with one warm model where the changes allow."""
-    warm = _WarmModel(instance, [c for _, point in chunk for c in point], options) \
-        if _warm_applies(instance, chunk, options) else None
+    changes = [c for _, point in chunk for c in point]
+    warm = _WarmModel(instance, changes, options) if _warm_applies(instance, chunk) else None
     results = []
     for task, point in chunk:
         start = time.perf_counter()
@@ -204,16 +203,14 @@ def _pipeline(moved: Instance, task: int, point: tuple[Change, ...],
                        result.expected_loss, result.cvar, 0.0, False, allocation)
 
 
-def _warm_applies(instance: Instance, chunk: list[Task], options: dict[str, Any]) -> bool:
+def _warm_applies(instance: Instance, chunk: list[Task]) -> bool:
     """Whether every task of the chunk only moves the costs and coefficients of an LP."""
     if len(chunk) < 2 or uses_cvar(instance):
         return False
     if not all((c.table, c.column) in WARM_CHANGES for _, point in chunk for c in point):
         return False
-    services = instance.services
     return (not instance.parameters.uncertainty_budget
-            and not (services["reward_pool"] > 0).any()
-            and options.get("mip_rel_gap") is None)
+            and not (instance.services["reward_pool"] > 0).any())
 
 
 class _WarmModel:
@@ -367,11 +364,8 @@ def _out_of_range(spec: Column, values: np.ndarray) -> str | None:
 
 def scheduler_address(scheduler: str | None, workers: int | None) -> str | None:
     """The scheduler to use: ``scheduler``, else ``DASK_SCHEDULER_ADDRESS`` without workers."""
-    if scheduler:
-        return scheduler
-    if workers is None:
-        return os.environ.get(SCHEDULER_VARIABLE) or None
-    return None
+    given = scheduler or (os.environ.get(SCHEDULER_VARIABLE) if workers is None else None)
+    return given or None
 
 
 def _on_dask(instance: Instance, chunks: list[list[Task]], options: dict[str, Any],
@@ -382,7 +376,12 @@ def _on_dask(instance: Instance, chunks: list[list[Task]], options: dict[str, An
     address = scheduler_address(scheduler, workers)
     with contextlib.ExitStack() as stack:
         if address:
-            client = stack.enter_context(Client(address, set_as_default=False))
+            try:
+                client = stack.enter_context(Client(address, set_as_default=False,
+                                                    timeout=CONNECT_SECONDS))
+            except (OSError, TimeoutError) as error:
+                raise ConnectionError(f"no Dask scheduler answered at {address} within "
+                                      f"{CONNECT_SECONDS} s ({type(error).__name__})") from error
         else:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from optimizer.cli.errors import guarded
+from optimizer.cli.errors import fail, guarded
 from optimizer.cli.options import (
     allow_extra_columns,
     instance_argument,
@@ -157,10 +157,13 @@ def sweep(instance: str, sets: tuple[str, ...], grid: str | None, output: str | 
     points = [sum(combination, ()) for combination in itertools.product(*axes)]
     problem = load(instance)
     check_changes(problem, [change for point in points for change in point])
-    results = run_batch(problem, points, workers=workers, scheduler=scheduler,
-                        chunk_size=chunk_size, progress=not quiet, time_limit=time_limit,
-                        mip_rel_gap=mip_gap, threads=threads, random_seed=random_seed,
-                        presolve=presolve, solver=solver)
+    try:
+        results = run_batch(problem, points, workers=workers, scheduler=scheduler,
+                            chunk_size=chunk_size, progress=not quiet, time_limit=time_limit,
+                            mip_rel_gap=mip_gap, threads=threads, random_seed=random_seed,
+                            presolve=presolve, solver=solver)
+    except ConnectionError as error:  # a wrong --scheduler or DASK_SCHEDULER_ADDRESS
+        fail(f"error: {error} (nothing was written)", 2)
     _show(table_of(results), output, as_json)
 
 
