@@ -167,6 +167,12 @@ def sweep(instance: str, sets: tuple[str, ...], grid: str | None, output: str | 
     _show(table_of(results), output, as_json)
 
 
+for _parameter in sweep.params:  # the shared option's text speaks of one solve
+    if _parameter.name == "time_limit" and isinstance(_parameter, click.Option):
+        _parameter.help = "Time limit of each point's solve, seconds."
+del _parameter
+
+
 def _show(frame: pd.DataFrame, output: str | None, as_json: bool) -> None:
     """Print the table (or JSON) on standard output; write the CSV atomically."""
     import json
