@@ -198,7 +198,8 @@ def restake(*arguments: str) -> subprocess.CompletedProcess:
 
 def test_cli_prints_the_summary_and_writes_its_files(uncertain: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    run = restake("robustness", str(uncertain), "--draws", "6", "--output", str(out))
+    run = restake("robustness", str(uncertain), "--draws", "6", "--workers", "0", "--output",
+                  str(out))
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("instance   robust-draws: 6 draws (seed 0), 6 solved\n")
     assert "resampled  nominal objective" in run.stdout
@@ -208,7 +209,8 @@ def test_cli_prints_the_summary_and_writes_its_files(uncertain: Path, tmp_path: 
     assert summary["draws"] == 6 and summary["resampled"]["violations"] == []
     assert len(pd.read_csv(out / "draws.csv")) == 6
     assert len(pd.read_csv(out / "parameters.csv")) == 18
-    as_json = restake("robustness", str(uncertain), "--draws", "6", "--json", "--quiet")
+    as_json = restake("robustness", str(uncertain), "--draws", "6", "--workers", "0", "--json",
+                      "--quiet")
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout) == summary
 
@@ -216,7 +218,7 @@ def test_cli_prints_the_summary_and_writes_its_files(uncertain: Path, tmp_path: 
 def test_cli_exits_2_without_uncertainty(tmp_path: Path) -> None:
     path = write_toml(tmp_path / "plain.toml", document([
         {"service": "s1", "reward_rate": 0.05, "slash_probability": 0.01}]))
-    run = restake("robustness", str(path), "--draws", "3")
+    run = restake("robustness", str(path), "--draws", "3", "--workers", "0")
     assert run.returncode == 2
     assert run.stdout == ""
     assert "slash_probability_low" in run.stderr and "prior_strength" in run.stderr
@@ -225,6 +227,7 @@ def test_cli_exits_2_without_uncertainty(tmp_path: Path) -> None:
 def test_cli_writes_the_plot(uncertain: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     png = tmp_path / "robustness.png"
-    run = restake("robustness", str(uncertain), "--draws", "8", "--plot", str(png), "-q")
+    run = restake("robustness", str(uncertain), "--draws", "8", "--workers", "0", "--plot",
+                  str(png), "-q")
     assert run.returncode == 0, run.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -34,9 +34,10 @@ OUTPUT_FILES = ("summary.json", "draws.csv", "parameters.csv", "pairs.csv", "res
 @seed_option(help="Seed of the draws (the same seed gives the same answer).")
 @click.option("--output", "-o", type=click.Path(), help="Write DIR/summary.json, draws.csv, "
               "parameters.csv, pairs.csv and resampled.csv (the folder replaced atomically).")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="0: solve the draws in this process; N: on a local Dask cluster of N "
-              "worker processes (the answer is the same).")
+@click.option("--workers", type=click.IntRange(min=0),
+              help="Local Dask worker processes (default: one per core, or the cluster at "
+              "DASK_SCHEDULER_ADDRESS); 0 solves the draws in this process. The answer is "
+              "the same.")
 @click.option("--scheduler", help="Address of a running Dask scheduler to solve the draws on "
               "(tcp://host:8786).")
 @json_option("Print the summary as JSON.")
@@ -44,7 +45,7 @@ OUTPUT_FILES = ("summary.json", "draws.csv", "parameters.csv", "pairs.csv", "res
 @quiet_option
 @allow_extra_columns
 @guarded
-def robustness(instance: str, draws: int, seed: int, output: str | None, workers: int,
+def robustness(instance: str, draws: int, seed: int, output: str | None, workers: int | None,
                scheduler: str | None, as_json: bool, plot: str | None, quiet: bool) -> None:
     """Re-solve INSTANCE under DRAWS draws of its priors and intervals.
 
