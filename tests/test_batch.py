@@ -12,6 +12,7 @@ import pytest
 
 from optimizer import load_instance
 from optimizer.analysis import batch
+from optimizer.analysis import cluster as cluster_module
 from optimizer.analysis.batch import Change, run_batch
 from optimizer.errors import InstanceError
 
@@ -156,6 +157,6 @@ def test_a_bad_set_exits_2_naming_it_and_writes_nothing(tmp_path, setting, named
 
 def test_a_scheduler_that_does_not_answer_is_named(instance, points, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(batch, "CONNECT_SECONDS", 1)
+    monkeypatch.setattr(cluster_module, "CONNECT_SECONDS", 1)
     with pytest.raises(ConnectionError, match="no Dask scheduler answered at tcp://127.0.0.1:9"):
         run_batch(instance, points, scheduler="tcp://127.0.0.1:9", progress=False)

@@ -12,10 +12,7 @@ is scattered to every worker once and each chunk is one task. See ``docs/batch.m
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.analysis.cluster import on_dask
 from optimizer.analysis.progress import progress as progress_bar
 from optimizer.errors import InstanceError, Problem
 from optimizer.instance import Instance
@@ -44,12 +42,6 @@ WARM_CHANGES = frozenset({("services", "reward_rate"), ("services", "slash_proba
 
 CHANGEABLE_TABLES = ("stakes", "services", "holders", "groups", "assets")
 """Tables indexed by id whose numeric columns a change may set (and ``parameters``)."""
-
-SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
-"""The environment variable naming an existing scheduler (Dask's own)."""
-
-CONNECT_SECONDS = 10
-"""How long a scheduler given by address has to answer (``ConnectionError`` after)."""
 
 
 @dataclass(frozen=True)
@@ -173,7 +165,7 @@ def run_batch(instance: Instance, changes: Sequence[Change | Sequence[Change]], 
         finished: Iterator[BatchResult] = (one for chunk in chunks
                                            for one in run_chunk(instance, chunk, options))
     else:
-        finished = _on_dask(instance, chunks, options, workers, scheduler)
+        finished = on_dask(instance, chunks, run_chunk, options, workers, scheduler)
     results = list(progress_bar(finished, len(tasks), "tasks", progress))
     return sorted(results, key=lambda one: one.task)
 
@@ -360,40 +352,3 @@ def _out_of_range(spec: Column, values: np.ndarray) -> str | None:
     if spec.kind == "int" and (given != np.round(given)).any():
         return "must be a whole number"
     return None
-
-
-def scheduler_address(scheduler: str | None, workers: int | None) -> str | None:
-    """The scheduler to use: ``scheduler``, else ``DASK_SCHEDULER_ADDRESS`` without workers."""
-    given = scheduler or (os.environ.get(SCHEDULER_VARIABLE) if workers is None else None)
-    return given or None
-
-
-def _on_dask(instance: Instance, chunks: list[list[Task]], options: dict[str, Any],
-             workers: int | None, scheduler: str | None) -> Iterator[BatchResult]:
-    """Run the chunks on a Dask cluster, yielding each task's result as its chunk ends."""
-    from distributed import Client, LocalCluster, as_completed
-
-    address = scheduler_address(scheduler, workers)
-    with contextlib.ExitStack() as stack:
-        if address:
-            try:
-                client = stack.enter_context(Client(address, set_as_default=False,
-                                                    timeout=CONNECT_SECONDS))
-            except (OSError, TimeoutError) as error:
-                raise ConnectionError(f"no Dask scheduler answered at {address} within "
-                                      f"{CONNECT_SECONDS} s ({type(error).__name__})") from error
-        else:
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                processes=True, silence_logs=logging.ERROR, dashboard_address=None,
-                scheduler_kwargs={"dashboard_address": ":0"}))  # no 8787: it may be taken
-            client = stack.enter_context(Client(cluster, set_as_default=False))
-        shared = client.scatter(instance, broadcast=True, hash=False)
-        futures = [client.submit(run_chunk, shared, chunk, options, pure=False)
-                   for chunk in chunks]
-        try:
-            for future in as_completed(futures, loop=client.loop):
-                yield from future.result()
-        finally:
-            client.cancel([*futures, shared])
-

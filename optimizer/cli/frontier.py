@@ -28,17 +28,37 @@ from optimizer.cli.output import show_frontier, write_frontier
 @plot_option("the frontier")
 @click.option("--compare-rebuild", is_flag=True, help="Also solve each point by rebuilding "
               "the model, to measure the speed-up and check the answers agree.")
+@click.option("--set", "sets", multiple=True, metavar="TABLE.COLUMN=SPEC,...",
+              help="A frontier surface: one frontier per point of these changes, as "
+              "restake sweep takes them (x0.5 multiplies, a number sets; several --set make "
+              "their cartesian product); the table of every point, --output FILE.csv.")
+@click.option("--grid", type=click.Path(exists=True, dir_okay=False),
+              help="A frontier surface over the points of a CSV (one column per "
+              "TABLE.COLUMN, one row per point).")
+@click.option("--workers", type=click.IntRange(min=0), help="For a surface: local Dask "
+              "worker processes (0: in this process; default one per core).")
+@click.option("--scheduler", metavar="ADDRESS", help="For a surface: an existing Dask "
+              "scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster).")
 @quiet_option
 @allow_extra_columns
 @guarded
 def frontier(instance: str, points: int, risk: str, output: str | None, plot: str | None,
-             compare_rebuild: bool, quiet: bool) -> None:
-    """The reward-versus-risk efficient frontier of INSTANCE, from one persistent model."""
+             compare_rebuild: bool, sets: tuple[str, ...], grid: str | None,
+             workers: int | None, scheduler: str | None, quiet: bool) -> None:
+    """The reward-versus-risk efficient frontier of INSTANCE, from one persistent model.
+
+    With --set or --grid, a frontier surface: the frontier at every point of a sweep,
+    each one a task of a batch on Dask (docs/batch.md).
+    """
     from pathlib import Path
 
     from optimizer.analysis.frontier import frontier as trace
     from optimizer.analysis.plots import plot_frontier, pyplot
 
+    if sets or grid:
+        surface(instance, points, risk, output, sets, grid, workers, scheduler,
+                plot or compare_rebuild, quiet)
+        return
     if plot:
         pyplot()  # fail before the work when matplotlib is missing
     problem = load(instance)
@@ -49,3 +69,33 @@ def frontier(instance: str, points: int, risk: str, output: str | None, plot: st
         write_frontier(result, risk, output)
     if plot:
         plot_frontier(result, problem, Path(plot))
+
+
+def surface(instance: str, points: int, risk: str, output: str | None, sets: tuple[str, ...],
+            grid: str | None, workers: int | None, scheduler: str | None,
+            single_only: object, quiet: bool) -> None:
+    """Print (and write as CSV) the frontier surface over the sweep's points."""
+    from pathlib import Path
+
+    from optimizer.analysis.batch import check_changes
+    from optimizer.analysis.surface import frontier_surface
+    from optimizer.cli.errors import fail
+    from optimizer.cli.sweep import show_table, sweep_points
+    from optimizer.errors import OutputError
+
+    if single_only:
+        raise click.UsageError("--plot and --compare-rebuild are for one frontier, not a "
+                               "surface (--set, --grid)")
+    if output and Path(output).suffix.lower() != ".csv":
+        raise OutputError(f"cannot write {output}: a frontier surface is written as .csv")
+    if workers and scheduler:
+        raise click.UsageError("--workers sizes a local cluster: give it or --scheduler")
+    sweep = sweep_points(sets, grid)
+    problem = load(instance)
+    check_changes(problem, [change for point in sweep for change in point])
+    try:
+        table = frontier_surface(problem, sweep, points=points, risk=risk, workers=workers,
+                                 scheduler=scheduler, progress=not quiet)
+    except ConnectionError as error:  # a wrong --scheduler or DASK_SCHEDULER_ADDRESS
+        fail(f"error: {error} (nothing was written)", 2)
+    show_table(table, output, False)

@@ -97,6 +97,17 @@ def setting(change: Change) -> str:
     return f"x{text}" if change.multiply else text
 
 
+def sweep_points(sets: tuple[str, ...], grid: str | None) -> list[tuple[Change, ...]]:
+    """The points of ``--set`` options (their cartesian product) and a ``--grid`` file."""
+    axes: list[list[tuple[Change, ...]]] = [[(change,) for change in parse_set(text)]
+                                            for text in sets]
+    if grid:
+        axes.insert(0, read_grid(grid))
+    if not axes:
+        raise click.UsageError("give at least one --set or a --grid")
+    return [sum(combination, ()) for combination in itertools.product(*axes)]
+
+
 def table_of(results: list[BatchResult]) -> pd.DataFrame:
     """One row per point: the values set, then status and measures (cvar where present)."""
     import pandas as pd
@@ -148,13 +159,7 @@ def sweep(instance: str, sets: tuple[str, ...], grid: str | None, output: str | 
         raise OutputError(f"cannot write {output}: the sweep's table is written as .csv")
     if workers and scheduler:
         raise click.UsageError("--workers sizes a local cluster: give it or --scheduler")
-    axes: list[list[tuple[Change, ...]]] = [[(change,) for change in parse_set(text)]
-                                            for text in sets]
-    if grid:
-        axes.insert(0, read_grid(grid))
-    if not axes:
-        raise click.UsageError("give at least one --set or a --grid")
-    points = [sum(combination, ()) for combination in itertools.product(*axes)]
+    points = sweep_points(sets, grid)
     problem = load(instance)
     check_changes(problem, [change for point in points for change in point])
     try:
@@ -164,7 +169,7 @@ def sweep(instance: str, sets: tuple[str, ...], grid: str | None, output: str | 
                             presolve=presolve, solver=solver)
     except ConnectionError as error:  # a wrong --scheduler or DASK_SCHEDULER_ADDRESS
         fail(f"error: {error} (nothing was written)", 2)
-    _show(table_of(results), output, as_json)
+    show_table(table_of(results), output, as_json)
 
 
 for _parameter in sweep.params:  # the shared option's text speaks of one solve
@@ -173,7 +178,7 @@ for _parameter in sweep.params:  # the shared option's text speaks of one solve
 del _parameter
 
 
-def _show(frame: pd.DataFrame, output: str | None, as_json: bool) -> None:
+def show_table(frame: pd.DataFrame, output: str | None, as_json: bool) -> None:
     """Print the table (or JSON) on standard output; write the CSV atomically."""
     import json
     from pathlib import Path
