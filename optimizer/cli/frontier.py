@@ -75,24 +75,15 @@ def surface(instance: str, points: int, risk: str, output: str | None, sets: tup
             grid: str | None, workers: int | None, scheduler: str | None,
             single_only: object, quiet: bool) -> None:
     """Print (and write as CSV) the frontier surface over the sweep's points."""
-    from pathlib import Path
-
-    from optimizer.analysis.batch import check_changes
     from optimizer.analysis.surface import frontier_surface
     from optimizer.cli.errors import fail
-    from optimizer.cli.sweep import show_table, sweep_points
-    from optimizer.errors import OutputError
+    from optimizer.cli.sweep import load_sweep, show_table
 
     if single_only:
         raise click.UsageError("--plot and --compare-rebuild are for one frontier, not a "
                                "surface (--set, --grid)")
-    if output and Path(output).suffix.lower() != ".csv":
-        raise OutputError(f"cannot write {output}: a frontier surface is written as .csv")
-    if workers and scheduler:
-        raise click.UsageError("--workers sizes a local cluster: give it or --scheduler")
-    sweep = sweep_points(sets, grid)
-    problem = load(instance)
-    check_changes(problem, [change for point in sweep for change in point])
+    problem, sweep = load_sweep(instance, sets, grid, output, workers, scheduler,
+                                "a frontier surface")
     try:
         table = frontier_surface(problem, sweep, points=points, risk=risk, workers=workers,
                                  scheduler=scheduler, progress=not quiet)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from optimizer.analysis.batch import BatchResult, Change
+    from optimizer.instance import Instance
 
 TARGET = re.compile(r"^(?P<table>[a-z_]+)\.(?P<column>[a-z_0-9]+)(\[(?P<rows>[^\]]+)\])?$")
 SPEC = re.compile(r"^(?P<times>[xX*])?(?P<number>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)$")
@@ -97,6 +98,29 @@ def setting(change: Change) -> str:
     return f"x{text}" if change.multiply else text
 
 
+def load_sweep(instance: str, sets: tuple[str, ...], grid: str | None, output: str | None,
+               workers: int | None, scheduler: str | None,
+               written: str) -> tuple[Instance, list[tuple[Change, ...]]]:
+    """Check a sweep's options, load INSTANCE and the sweep's points (all before any solve).
+
+    ``written`` names what ``output`` holds, for the message when it is not a .csv.
+    """
+    from pathlib import Path
+
+    from optimizer.analysis.batch import check_changes
+    from optimizer.cli.inputs import load
+    from optimizer.errors import OutputError
+
+    if output and Path(output).suffix.lower() != ".csv":
+        raise OutputError(f"cannot write {output}: {written} is written as .csv")
+    if workers and scheduler:
+        raise click.UsageError("--workers sizes a local cluster: give it or --scheduler")
+    points = sweep_points(sets, grid)
+    problem = load(instance)
+    check_changes(problem, [change for point in points for change in point])
+    return problem, points
+
+
 def sweep_points(sets: tuple[str, ...], grid: str | None) -> list[tuple[Change, ...]]:
     """The points of ``--set`` options (their cartesian product) and a ``--grid`` file."""
     axes: list[list[tuple[Change, ...]]] = [[(change,) for change in parse_set(text)]
@@ -149,19 +173,10 @@ def sweep(instance: str, sets: tuple[str, ...], grid: str | None, output: str | 
           time_limit: float | None, mip_gap: float | None, threads: int | None,
           random_seed: int, presolve: str, solver: str, quiet: bool) -> None:
     """Solve INSTANCE once per point of a grid of changed parameters (on Dask)."""
-    from pathlib import Path
+    from optimizer.analysis.batch import run_batch
 
-    from optimizer.analysis.batch import check_changes, run_batch
-    from optimizer.cli.inputs import load
-    from optimizer.errors import OutputError
-
-    if output and Path(output).suffix.lower() != ".csv":
-        raise OutputError(f"cannot write {output}: the sweep's table is written as .csv")
-    if workers and scheduler:
-        raise click.UsageError("--workers sizes a local cluster: give it or --scheduler")
-    points = sweep_points(sets, grid)
-    problem = load(instance)
-    check_changes(problem, [change for point in points for change in point])
+    problem, points = load_sweep(instance, sets, grid, output, workers, scheduler,
+                                 "the sweep's table")
     try:
         results = run_batch(problem, points, workers=workers, scheduler=scheduler,
                             chunk_size=chunk_size, progress=not quiet, time_limit=time_limit,
