@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import optimizer
 from optimizer.bench import suites
 from optimizer.bench.direct import DirectUnsupported, direct_lp, solve_direct
-from optimizer.bench.report import shifted_geomean
+from optimizer.bench.report import release_moves, shifted_geomean
 from optimizer.bench.runner import COLUMNS
 from optimizer.cli import main
 from optimizer.instance.generate import generate_instance
@@ -116,3 +116,47 @@ def test_scaling_plot_of_runs_that_all_failed_is_a_note_not_a_crash(tmp_path: Pa
     with pytest.raises(OutputError, match="no run has a time to plot"):
         scaling_plot(failed, tmp_path / "scaling.png")
     assert not (tmp_path / "scaling.png").exists()
+
+
+def test_a_case_that_moved_across_releases_is_flagged() -> None:
+    import pandas as pd
+
+    def runs(instance: str, highs: str, seconds: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"instance": instance, "method": "restake", "status": "optimal",
+                             "highs": highs, "total_s": seconds})
+
+    history = pd.concat([runs("a", "1.15.1 (x)", [10.0, 12.0]), runs("b", "1.15.1 (x)", [5.0]),
+                         runs("a", "1.16.0 (y)", [99.0]),  # this release's own earlier run
+                         runs("c", "1.14.0 (z)", [1.0]), runs("c", "1.15.1 (x)", [2.0])])
+    now = pd.concat([runs("a", "1.16.0 (y)", [30.0, 40.0]), runs("b", "1.16.0 (y)", [6.0]),
+                     runs("c", "1.16.0 (y)", [1.0]), runs("d", "1.16.0 (y)", [1.0])])
+    moves = release_moves(now, history).set_index("instance")
+    assert list(moves.index) == ["a", "b", "c"]  # d never ran on another release
+    # a: median 35 s against 11 s on 1.15.1 (its own earlier 1.16.0 run does not count)
+    assert moves.loc["a", "ratio"] == pytest.approx(35 / 11) and moves.loc["a", "moved"]
+    assert moves.loc["b", "ratio"] == pytest.approx(1.2) and not moves.loc["b", "moved"]
+    # c: against the last other release recorded (1.15.1, 2 s), twice as fast: flagged too
+    assert moves.loc["c", "other"] == "1.15.1 (x)" and moves.loc["c", "moved"]
+
+
+def test_the_report_compares_with_a_run_on_another_release(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    monkeypatch.setitem(suites.SUITES, "check", [suites.Case("lp-budgets", "tiny")])
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    arguments = ["bench", "check", "-o", str(out), "--cache", str(cache), "--quiet",
+                 "--no-direct"]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    with (out / "runs.csv").open(newline="") as handle:  # make the first run another release's
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["highs"], row["total_s"] = "0.0.1 (old)", str(float(row["total_s"]) / 100)
+    with (out / "runs.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    again = CliRunner().invoke(main, arguments)
+    assert again.exit_code == 0, again.output
+    report = (out / "report.md").read_text()
+    assert "Against the last run recorded on another HiGHS release" in report
+    assert "0.0.1 (old)" in report and "**moved" in report
+    assert "warning: lp-budgets-100x10-seed1 took" in again.stderr

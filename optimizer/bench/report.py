@@ -18,6 +18,10 @@ SHIFT = 10.0
 
 SOLVED = ("optimal", "feasible")
 
+RELEASE_MOVE = 1.5
+"""A case whose median total time moved by more than this factor (either way) against the
+last run recorded on another HiGHS release is flagged."""
+
 
 def shifted_geomean(seconds: pd.Series | np.ndarray, shift: float = SHIFT) -> float:
     """exp(mean(log(t + shift))) - shift, seconds (NaN for no values)."""
@@ -66,8 +70,60 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(runs: pd.DataFrame, title: str, command: str) -> str:
-    """The report as Markdown."""
+def release_moves(runs: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Each case's time against the last run recorded on another HiGHS release.
+
+    For every instance of ``runs`` (the ``restake`` method, solved), the median total
+    time is compared with that of the rows of ``history`` (the runs recorded before, in
+    the order they were appended) on the last other release that ran the instance.
+
+    Returns
+    -------
+    pandas.DataFrame
+        instance, highs (this run's), other (the other release), seconds, other_seconds
+        (medians), ratio (seconds / other_seconds) and moved (ratio beyond
+        ``RELEASE_MOVE`` either way); empty when no case ran on another release.
+    """
+    columns = ["instance", "highs", "other", "seconds", "other_seconds", "ratio", "moved"]
+    solved = runs[(runs["method"] == "restake") & runs["status"].isin(SOLVED)]
+    before = history[(history["method"] == "restake") & history["status"].isin(SOLVED)] \
+        if len(history) else history
+    rows = []
+    for name, mine in solved.groupby("instance", sort=False):
+        release = str(mine["highs"].iloc[-1])
+        other = before[(before["instance"] == name) & (before["highs"].astype(str) != release)] \
+            if len(before) else before
+        if not len(other):
+            continue
+        last = str(other["highs"].iloc[-1])
+        seconds = float(pd.to_numeric(mine["total_s"]).median())
+        other_seconds = float(pd.to_numeric(
+            other.loc[other["highs"].astype(str) == last, "total_s"]).median())
+        ratio = seconds / other_seconds if other_seconds > 0 else np.nan
+        rows.append((name, release, last, seconds, other_seconds, ratio,
+                     bool(ratio > RELEASE_MOVE or ratio < 1 / RELEASE_MOVE)))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def release_section(moves: pd.DataFrame) -> list[str]:
+    """The report's lines comparing each case with its last run on another release."""
+    if moves.empty:
+        return []
+    lines = ["", "Against the last run recorded on another HiGHS release (median total "
+             f"time; a move beyond {RELEASE_MOVE}x either way is flagged):", "",
+             "| instance | release | seconds | other release | seconds | ratio | flag |",
+             "|---|---|---|---|---|---|---|"]
+    for _, row in moves.iterrows():
+        flag = f"**moved {row['ratio']:.2f}x**" if row["moved"] else ""
+        lines.append(f"| {row['instance']} | {row['highs']} | {_num(row['seconds'])} | "
+                     f"{row['other']} | {_num(row['other_seconds'])} | "
+                     f"{_num(row['ratio'], '.2f')} | {flag} |")
+    return lines
+
+
+def markdown(runs: pd.DataFrame, title: str, command: str,
+             history: pd.DataFrame | None = None) -> str:
+    """The report as Markdown; with ``history`` (earlier runs), the release comparison."""
     table = summarize(runs)
     info = runs.iloc[-1]
     lines = [f"# {title}", "", f"Command: `{command}`", "",
@@ -102,6 +158,8 @@ def markdown(runs: pd.DataFrame, title: str, command: str) -> str:
                      f"{_num(shifted_geomean(solved['total_s']))} | {len(both)} | "
                      f"{_num(shifted_geomean(both['total_s']))} | "
                      f"{_num(shifted_geomean(both['direct_total_s']))} |")
+    if history is not None:
+        lines += release_section(release_moves(runs, history))
     return "\n".join(lines) + "\n"
 
 

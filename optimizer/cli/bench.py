@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from optimizer.cli.errors import guarded
 from optimizer.cli.options import output_option, quiet_option, solver_option
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_OUTPUT = "benchmarks/results"
 """Where ``restake bench`` writes unless told."""
@@ -104,14 +107,29 @@ def write_bench_report(rows: list[dict[str, Any]], folder: Path, title: str,
     import pandas as pd
 
     from optimizer.atomic import atomic_path
-    from optimizer.bench.report import markdown, scaling_plot
+    from optimizer.bench.report import markdown, release_moves, scaling_plot
     from optimizer.errors import OutputError
 
     runs = pd.DataFrame(rows)
+    history = _earlier_runs(folder / "runs.csv", len(rows))
     with atomic_path(folder / "report.md") as staged:
-        staged.write_text(markdown(runs, title, command))
+        staged.write_text(markdown(runs, title, command, history))
+    moves = release_moves(runs, history)
+    for _, moved in moves[moves["moved"]].iterrows():
+        click.echo(f"warning: {moved['instance']} took {moved['ratio']:.2f}x its time on "
+                   f"HiGHS {moved['other']} (now {moved['highs']})", err=True)
     try:
         scaling_plot(runs, folder / "scaling.png")
     except OutputError as error:
         click.echo(f"note: no scaling plot ({error})", err=True)
     click.echo((folder / "report.md").read_text())
+
+
+def _earlier_runs(path: Path, latest: int) -> pd.DataFrame:
+    """The rows of ``runs.csv`` before the ``latest`` ones this run appended."""
+    import pandas as pd
+
+    if not path.is_file():
+        return pd.DataFrame(columns=["instance", "method", "status", "highs", "total_s"])
+    recorded = pd.read_csv(path, dtype={"highs": str})
+    return recorded.iloc[:max(0, len(recorded) - latest)]
