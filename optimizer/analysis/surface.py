@@ -104,6 +104,8 @@ def _settings(point: tuple[Change, ...]) -> list[tuple[str, Any]]:
     named = []
     for change in point:
         target = change.target
-        value = change.value if not isinstance(change.value, tuple) else str(change.value)
-        named.append((target, f"x{value}" if change.multiply else value))
+        values = change.value if isinstance(change.value, tuple) else (change.value,)
+        text = ";".join(f"{v:g}" for v in values)  # as restake sweep writes it
+        named.append((target, f"x{text}" if change.multiply else
+                      (change.value if len(values) == 1 else text)))
     return named
