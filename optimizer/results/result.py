@@ -78,13 +78,13 @@ class Result:
     """Per holder, the restaking-graph security condition, as the evaluator computed it
     (``optimizer.results.checks.graph``)."""
     binding: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every limit the model carries: its value, slack, shadow price (numeraire per year per
+    unit of its column) and the gain of relaxing it by 1% (``optimizer.solve.binding``;
+    ``binding.csv``). Empty when the solve proved no optimum (no duals)."""
     robust_expected_loss: float | None = None
     """With ``uncertainty_budget`` Gamma, the expected loss (numeraire per year) with the
     worst Gamma services at their ``slash_probability_high`` (``expected_loss`` stays the
     nominal one); None without it."""
-    """Every limit the model carries: its value, slack, shadow price (numeraire per year per
-    unit of its column) and the gain of relaxing it by 1% (``optimizer.solve.binding``;
-    ``binding.csv``). Empty when the solve proved no optimum (no duals)."""
     cvar_out_of_sample: float | None = None
     """CVaR of the allocation on fresh scenarios of the instance's common-shock model
     (numeraire; ``optimizer.results.out_of_sample``). None without CVaR, with scenarios given

@@ -101,7 +101,8 @@ _SINGULAR = {"stakes": "stake", "services": "service", "holders": "holder",
 
 def binding_limits(session: HighsSession, basis: str = LP_BASIS,
                    options: SolveOptions | None = None,
-                   deadline: float | None = None) -> pd.DataFrame:
+                   deadline: float | None = None,
+                   duals: dict[str, dict[object, float]] | None = None) -> pd.DataFrame:
     """The binding table of the solution ``session`` holds (columns ``COLUMNS``).
 
     One row per limit of the instance the model carries, sorted by the gain of relaxing
@@ -109,13 +110,14 @@ def binding_limits(session: HighsSession, basis: str = LP_BASIS,
     duals are of (``lp``, or ``lp with binaries fixed`` for a MILP). The prices'
     re-solves run in ``session`` (its solution is then theirs) and in a second session
     made with ``options``. Measuring stops at ``deadline`` (a ``time.monotonic()``
-    instant): the limits not measured by then keep their duals.
+    instant): the limits not measured by then keep their duals. ``duals``: the session's
+    row duals when already read (``HighsSession.row_duals``).
     """
     if session.empty or session.is_mip or not session.highs.getSolution().dual_valid:
         return pd.DataFrame(columns=list(COLUMNS))
     options = options or SolveOptions()
     clock = _Deadline(deadline)
-    cells = collect_cells(session)
+    cells = collect_cells(session, duals)
     priced = sorted((cell for cell in cells.values()
                      if cell.price != 0.0 and cell.column not in COUNT_COLUMNS),
                     key=lambda cell: -abs(cell.price * cell.value))[:MEASURED_CELLS]

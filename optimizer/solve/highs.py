@@ -296,12 +296,7 @@ class HighsSession:
         columns = np.flatnonzero(self.form.integrality)
         if not len(columns):
             return
-        values = np.round(self.column_values()[columns])
-        count = len(columns)
-        self.highs.changeColsIntegrality(count, columns.astype(np.int32),
-                                         np.zeros(count, dtype=np.uint8))
-        self.highs.changeColsBounds(count, columns.astype(np.int32), values, values)
-        self.is_mip = False
+        self._fix_columns(columns, np.round(self.column_values()[columns]))
 
     def fix_binaries_as(self, other: HighsSession) -> None:
         """Fix every binary of this model at its value in ``other``'s, key by key.
@@ -320,11 +315,16 @@ class HighsSession:
                 known = dict(zip(component.keys(), np.round(other.values(name)).tolist(),
                                  strict=True))
             keys = list(getattr(self.built.model, name).keys())
-            values = np.array([known.get(key, 0.0) for key in keys], dtype=float)
-            count = len(columns)
-            self.highs.changeColsIntegrality(count, columns.astype(np.int32),
-                                             np.zeros(count, dtype=np.uint8))
-            self.highs.changeColsBounds(count, columns.astype(np.int32), values, values)
+            self._fix_columns(columns, np.array([known.get(key, 0.0) for key in keys],
+                                                dtype=float))
+        self.is_mip = False
+
+    def _fix_columns(self, columns: np.ndarray, values: np.ndarray) -> None:
+        """Make ``columns`` continuous, fixed at ``values``: the model is then an LP."""
+        count = len(columns)
+        self.highs.changeColsIntegrality(count, columns.astype(np.int32),
+                                         np.zeros(count, dtype=np.uint8))
+        self.highs.changeColsBounds(count, columns.astype(np.int32), values, values)
         self.is_mip = False
 
     def write(self, path: Path) -> None:

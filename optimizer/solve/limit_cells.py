@@ -139,16 +139,18 @@ class Cells(dict[tuple[str, str], LimitCell]):
         return self[key]
 
 
-def collect_cells(session: HighsSession) -> Cells:
+def collect_cells(session: HighsSession,
+                  duals: dict[str, dict[object, float]] | None = None) -> Cells:
     """Every limit the model in ``session`` carries, by (``table.column``, row id).
 
-    Reads the session's solution, row duals, row slacks and reduced costs (in the
-    original instance's keys when stakes were merged).
+    Reads the session's solution, row slacks and reduced costs, and its row duals unless
+    given (``HighsSession.row_duals``; in the original instance's keys when stakes were
+    merged).
     """
     instance = session.built.instance
     x = session.fractions()
     cells = Cells(instance, allocated_of(instance, x))
-    duals = session.row_duals()
+    duals = session.row_duals() if duals is None else duals
     _add_pair_bounds(cells, session, x, duals)
     _add_security_bounds(cells, session)
     slacks = session.row_slacks()

@@ -110,7 +110,7 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
         # the time limit; limits left unmeasured then keep their duals.
         budget = time.monotonic() + max(PRICING_SECONDS, solve_seconds)
         binding = binding_limits(session, basis, options,
-                                 budget if ends is None else min(budget, ends))
+                                 budget if ends is None else min(budget, ends), duals)
     pricing = time.perf_counter() - start
     return SolverOutcome(status, termination, x, objective, bound, gap, bool(
         session.form.integrality.any()), handoff, solve_seconds, extract, solver_version(),
