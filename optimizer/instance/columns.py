@@ -210,7 +210,14 @@ ELIGIBILITY = Table(
         Column("holder", "ref", "", "holder the row applies to (or give stake)", ref="holders"),
         Column("stake", "ref", "", "stake the row applies to (or give holder)", ref="stakes"),
         Column("service", "ref", "", "the service", required=True, ref="services"),
-        Column("allowed", "bool", "", "true: whitelist; false: forbid", required=True),
+        Column("allowed", "bool", "", "true: whitelist; false: forbid; left out: the row only "
+               "bounds the pair (min_fraction, max_fraction)"),
+        Column("min_fraction", "float", "fraction of stake", "least fraction of the stake "
+               "allocated to the service (on a stake row; on a holder row, each of its "
+               "stakes); with max_fraction equal, the pair is fixed", low=0.0, high=1.0),
+        Column("max_fraction", "float", "fraction of stake", "most fraction of the stake "
+               "allocated to the service (a per-pair cap, e.g. a Symbiotic max network limit)",
+               low=0.0, high=1.0),
     ),
     None,
     "Which services a holder or stake may, or may not, secure.",
@@ -277,6 +284,10 @@ PARAMETERS: tuple[Column, ...] = (
     Column("uncertainty_budget", "float", "services", "Gamma, how many services may take "
            "their slash_probability_high at once (fractional allowed) in the robust expected "
            "loss; none: the nominal model", low=0.0),
+    Column("transition_exposure", "bool", "", "whether every stake limit must also hold for "
+           "the in-flight exposure max(x0, x) of each pair while decreases wait out their "
+           "delay (family 11): the allocation can then be reached in one stage",
+           default=False),
 )
 
 
