@@ -73,6 +73,19 @@ def convert_cells(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Seri
         values = pd.Series([bool(v) if k else default for v, k in zip(parsed, keep, strict=True)],
                            index=series.index, dtype=bool)
         return values, bad
+    if column.kind in ("address", "uint"):
+        parse = _parse_address if column.kind == "address" else _parse_uint
+        values = np.empty(len(series), dtype=object)
+        for row, cell in enumerate(series):
+            if missing.iloc[row]:
+                values[row] = column.default
+                if column.required:
+                    bad.iloc[row] = "is missing (required)"
+                continue
+            value, problem = parse(cell, column)
+            values[row] = value
+            bad.iloc[row] = problem
+        return pd.Series(values, index=series.index, dtype=object), bad
     if column.kind == "list":
         parsed = pd.Series([_parse_list(v) for v in series], index=series.index, dtype=object)
         unparsed = ~missing & parsed.isna()
@@ -202,6 +215,60 @@ def _parse_bool(value: Any) -> bool | None:
         if word in _FALSE:
             return False
     return None
+
+
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def _parse_address(value: Any, column: Column) -> tuple[str | None, str | None]:
+    return parse_address(value)
+
+
+def parse_address(value: Any) -> tuple[str | None, str | None]:
+    """An Ethereum address in EIP-55 form, or the reason it is not one.
+
+    All-lowercase and all-uppercase hex carry no checksum and are accepted; mixed case must
+    match the EIP-55 checksum exactly (a mistyped character then shows).
+    """
+    from eth_utils import to_checksum_address
+
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not _HEX_ADDRESS.fullmatch(text):
+        return None, f"is {value!r}, not an address (0x and 40 hex digits)"
+    checksummed = to_checksum_address(text)
+    digits = text[2:]
+    if digits != digits.lower() and digits != digits.upper() and text != checksummed:
+        return None, (f"is {text}, whose mixed case fails its EIP-55 checksum (a mistyped "
+                      f"character?): the checksummed form of these hex digits is {checksummed}")
+    return checksummed, None
+
+
+def _parse_uint(value: Any, column: Column) -> tuple[int | None, str | None]:
+    """An exact unsigned integer of any size, or the reason it is not one.
+
+    Whole numbers are taken as they are; text must be decimal digits (``"1000000000000000000"``,
+    underscores allowed as in TOML); a float is taken only when it is whole and below 2**53,
+    where it is exact (``1e18`` is not: write its digits).
+    """
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int | np.integer):
+        number = int(value)
+    elif isinstance(value, float | np.floating):
+        if math.isfinite(value) and float(value).is_integer() and abs(value) <= 2**53:
+            number = int(value)
+        elif math.isfinite(value) and float(value).is_integer():
+            return None, (f"is {value:g} as a floating-point number, which cannot hold it "
+                          "exactly: write its decimal digits as text")
+    elif isinstance(value, str) and re.fullmatch(r"\d[\d_]*", value.strip()):
+        number = int(value.strip().replace("_", ""))
+    if number is None:
+        return None, f"is {value!r}, not a whole number"
+    if (column.low is not None and number < column.low) or (
+            column.high is not None and number > column.high):
+        return None, f"is {number}, must be {column.range_text()}"
+    return number, None
 
 
 def _parse_id(value: Any) -> str | None:

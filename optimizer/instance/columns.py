@@ -11,10 +11,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["id", "ref", "float", "int", "bool", "str", "list"]
+Kind = Literal["id", "ref", "float", "int", "bool", "str", "list", "address", "uint"]
 
 NONE: Any = None
 """Marks a default of "none": the value is absent and the limit it sets is inactive."""
+
+WAD = 10**18
+"""EigenLayer's unit of magnitude: a strategy's whole max magnitude before any slash."""
+
+MAINNET_ALLOCATION_MANAGER = "0x948a420b8CC1d6BFd0B6087C2E7c344a2CD0bc39"
+"""EigenLayer's AllocationManager on Ethereum mainnet (docs/protocol-addresses.md)."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,11 @@ class Column:
         The column name, as written in every spelling of an instance.
     kind : str
         ``id`` (the row's unique id), ``ref`` (an id of table ``ref``), ``float``,
-        ``int``, ``bool``, ``str`` or ``list`` (ids, ``;``-separated in CSV).
+        ``int``, ``bool``, ``str``, ``list`` (ids, ``;``-separated in CSV), ``address``
+        (an Ethereum address: ``0x`` and 40 hex digits, EIP-55 checksummed when mixed case;
+        kept in checksummed form) or ``uint`` (an exact unsigned integer of any size, such as
+        a magnitude in wad: a whole number, or its decimal digits as text where a format's
+        numbers are too small to hold it).
     unit : str
         Unit of the value, e.g. ``"numeraire"`` or ``"fraction of stake value per year"``.
     doc : str
@@ -90,6 +100,10 @@ class Table:
 
 
 def _fmt(value: float) -> str:
+    if value >= 2**31 and float(value).is_integer():  # uint ranges: say 2^64 - 1, not 1.8e19
+        exact = int(value)
+        power = exact.bit_length()
+        return f"2^{power} - 1" if exact + 1 == 2**power else f"{exact:,}"
     return f"{value:g}"
 
 
@@ -99,6 +113,13 @@ ASSETS = Table(
         Column("asset", "id", "", "asset id (stETH, rETH, EIGEN, ETH, wBTC, ...)", required=True),
         Column("price", "float", "numeraire per unit", "price P_a", required=True,
                low=0.0, low_open=True),
+        Column("eigenlayer_strategy", "address", "", "the EigenLayer strategy contract that "
+               "holds the asset (protocol identity, for plans)"),
+        Column("symbiotic_collateral", "address", "", "the asset's token as Symbiotic "
+               "collateral (protocol identity, for plans)"),
+        Column("decimals", "int", "digits", "decimals of the token: one unit is 10^decimals "
+               "base units (Symbiotic limits are in base units)", default=18, low=0.0,
+               high=36.0),
     ),
     "asset",
     "Assets that stakes are held in.",
@@ -110,6 +131,19 @@ HOLDERS = Table(
         Column("holder", "id", "", "holder id: an operator, vault or LRT", required=True),
         Column("max_services", "int", "services", "K_h, most services the holder may opt into",
                low=0.0),
+        Column("eigenlayer_operator", "address", "", "the holder's EigenLayer operator "
+               "(protocol identity: plans call modifyAllocations for it)"),
+        Column("symbiotic_vault", "address", "", "the holder's Symbiotic vault (protocol "
+               "identity)"),
+        Column("symbiotic_delegator", "address", "", "the vault's delegator contract, which "
+               "takes the curator's limit and share calls"),
+        Column("symbiotic_delegator_type", "int", "", "the delegator's type: 0 "
+               "NetworkRestakeDelegator, 1 FullRestakeDelegator (the types plans write)",
+               low=0.0, high=1.0),
+        Column("symbiotic_operator", "address", "", "the operator the vault's stake is "
+               "delegated to in each network (Symbiotic plans)"),
+        Column("safe", "address", "", "the Safe multisig that signs the holder's transactions "
+               "(named in its Safe Transaction Builder batches)"),
     ),
     "holder",
     "Parties that opt into services (optional: holders named by stakes are implied).",
@@ -132,6 +166,12 @@ STAKES = Table(
                "of expected slashing loss", low=0.0),
         Column("max_worst_case_loss", "float", "fraction of stake value", "c_i, most loss if "
                "the worst_case_k worst services slash at once", low=0.0),
+        Column("max_magnitude", "uint", "wad", "EigenLayer max magnitude of the holder's "
+               "operator in the asset's strategy: 1e18 until a slash lowers it; a fraction x "
+               "of the stake is magnitude x max_magnitude", default=WAD, low=1.0,
+               high=WAD),
+        Column("shares", "uint", "base units", "the holder's shares in the asset's strategy "
+               "or vault (for plans: stake allocated = shares x fraction)"),
     ),
     "stake",
     "Amounts of one asset held by one holder, to allocate across services.",
@@ -186,6 +226,18 @@ SERVICES = Table(
                "once opted in", default=0.0, low=0.0),
         Column("groups", "list", "", "correlation groups the service belongs to", default=(),
                ref="groups"),
+        Column("eigenlayer_avs", "address", "", "the AVS whose operator set this service is "
+               "(protocol identity, with eigenlayer_operator_set)"),
+        Column("eigenlayer_operator_set", "uint", "", "the operator set's id within the AVS",
+               low=0.0, high=2**32 - 1),
+        Column("redistributing", "bool", "", "whether the operator set is redistributing "
+               "(ELIP-006: plans refuse magnitudes below 1e9 there, and EIGEN or native ETH)",
+               default=False),
+        Column("symbiotic_network", "address", "", "the Symbiotic network (protocol identity, "
+               "with symbiotic_identifier)"),
+        Column("symbiotic_identifier", "uint", "", "the subnetwork's uint96 identifier within "
+               "the network (the subnetwork is the network's address and this)", low=0.0,
+               high=2**96 - 1),
     ),
     "service",
     "Services that pay rewards and may slash.",
@@ -284,6 +336,10 @@ PARAMETERS: tuple[Column, ...] = (
     Column("uncertainty_budget", "float", "services", "Gamma, how many services may take "
            "their slash_probability_high at once (fractional allowed) in the robust expected "
            "loss; none: the nominal model", low=0.0),
+    Column("chain_id", "uint", "", "the chain plans are written for (1: Ethereum mainnet)",
+           default=1, low=1.0),
+    Column("allocation_manager", "address", "", "EigenLayer's AllocationManager, which plans "
+           "call (default: its mainnet address)", default=MAINNET_ALLOCATION_MANAGER),
     Column("transition_exposure", "bool", "", "whether every stake limit must also hold for "
            "the in-flight exposure max(x0, x) of each pair while decreases wait out their "
            "delay (family 11): the allocation can then be reached in one stage",
@@ -341,6 +397,10 @@ def markdown_reference() -> str:
             default = '`"*"`' if column.default == "*" else "empty"
         elif column.kind == "bool":
             default = str(column.default).lower()
+        elif column.kind == "address":
+            default = f"`{column.default}`"
+        elif column.kind == "uint":
+            default = f"{column.default:,}"
         else:
             default = f"{column.default:g}"
         legal = column.range_text()

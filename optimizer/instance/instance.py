@@ -18,10 +18,11 @@ import pandas as pd
 
 from optimizer.errors import InstanceError, Problem
 from optimizer.instance import scenarios as scenario_sampling
-from optimizer.instance.columns import PARAMETERS, TABLES
+from optimizer.instance.columns import MAINNET_ALLOCATION_MANAGER, PARAMETERS, TABLES
 from optimizer.instance.eligibility import eligible_pairs
 from optimizer.instance.io import RawInstance, raw_from_frames, read_raw, write_document
 from optimizer.instance.magnitudes import tiny_probability_warnings, value_spread_problems
+from optimizer.instance.pair_bounds import bound_problems
 from optimizer.instance.scenarios import ScenarioSet
 from optimizer.instance.validate import validate
 from optimizer.resources import available_bytes
@@ -41,6 +42,9 @@ class Parameters:
     scenario_count: int = 1000
     scenario_seed: int = 0
     uncertainty_budget: float | None = None
+    chain_id: int = 1
+    allocation_manager: str = MAINNET_ALLOCATION_MANAGER
+    transition_exposure: bool = False
 
 
 @dataclass
@@ -164,6 +168,7 @@ class Instance:
             **{name: tables[name] for name in TABLES},
         )
         overflow = _overflowing_values(instance) + value_spread_problems(instance)
+        overflow += bound_problems(instance, checked.where.get("eligibility", []))
         if overflow:
             raise InstanceError(overflow)
         instance.warnings.extend(tiny_probability_warnings(instance))
