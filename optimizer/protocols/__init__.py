@@ -1,0 +1,1 @@
+"""Protocol-native plans: EigenLayer and Symbiotic transactions from an allocation."""
