@@ -15,7 +15,17 @@ from __future__ import annotations
 
 import click
 
-from optimizer.cli import bench, frontier, generate, instance, report, sensitivity, solution, solve
+from optimizer.cli import (
+    bench,
+    frontier,
+    generate,
+    instance,
+    plan,
+    report,
+    sensitivity,
+    solution,
+    solve,
+)
 from optimizer.cli import robustness as robustness_cli
 from optimizer.cli import sweep as sweep_cli
 from optimizer.cli.generate import ALL_FEATURES
@@ -30,7 +40,7 @@ def main() -> None:
 for _command in (solve.solve, frontier.frontier, solution.simulate, solution.security,
                  instance.validate, instance.convert, instance.scenarios, generate.generate,
                  bench.bench, sensitivity.sensitivity, report.report, robustness_cli.robustness,
-                 sweep_cli.sweep):
+                 sweep_cli.sweep, plan.plan):
     main.add_command(_command)
 del _command
 

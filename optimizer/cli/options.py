@@ -27,6 +27,11 @@ out_argument = click.argument("out", type=click.Path())
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 """``--quiet``/``-q``: no progress line on standard error."""
 
+snapshot_option = click.option(
+    "--snapshot", type=click.Path(), help="The chain's state read into a snapshot file (JSON, "
+    "docs/protocols.md): today's magnitudes, limits and pending changes.")
+"""``--snapshot``: the on-chain state a solve or a plan starts from."""
+
 verbose_option = click.option("--verbose", "-v", is_flag=True,
                               help="Solver log on standard error.")
 """``--verbose``/``-v``: HiGHS's log on standard error."""

@@ -256,7 +256,7 @@ def _parse_uint(value: Any, column: Column) -> tuple[int | None, str | None]:
     elif isinstance(value, int | np.integer):
         number = int(value)
     elif isinstance(value, float | np.floating):
-        if math.isfinite(value) and float(value).is_integer() and abs(value) <= 2**53:
+        if math.isfinite(value) and float(value).is_integer() and abs(float(value)) <= 2**53:
             number = int(value)
         elif math.isfinite(value) and float(value).is_integer():
             return None, (f"is {value:g} as a floating-point number, which cannot hold it "

@@ -102,6 +102,42 @@ OUTPUT_TABLES: dict[str, Table] = {"allocation.csv": ALLOCATION, "stakes.csv": S
                                    "binding.csv": BINDING_OUT}
 """The tables of a solution folder, by file name."""
 
+PLAN_OUT = Table("plan", (
+    _out("holder", "ref", "", "The holder whose transactions these are.", "holders"),
+    _out("protocol", "str", "", "``eigenlayer`` or ``symbiotic``."),
+    _out("stake", "ref", "", "The stake moved.", "stakes"),
+    _out("service", "ref", "", "The service (operator set or subnetwork).", "services"),
+    _out("stage", "int", "", "1: submitted now; 2: once stage 1's decreases complete."),
+    _out("from_fraction", "float", "fraction of stake", "Allocated on chain now."),
+    _out("to_fraction", "float", "fraction of stake", "Allocated once the move lands (the "
+         "target after rounding: to_value / scale)."),
+    _out("change", "float", "fraction of stake", "to_fraction - from_fraction."),
+    _out("from_value", "uint", "unit", "On chain now: magnitude (wad) or the vault's stake in "
+         "the subnetwork (base units)."),
+    _out("to_value", "uint", "unit", "The target written into the calls."),
+    _out("scale", "uint", "unit", "The max magnitude or the vault's active stake: "
+         "value / scale is the fraction."),
+    _out("unit", "str", "", "``magnitude (wad)`` or ``base units``."),
+    _out("takes_effect", "str", "", "When the move is in force, and how long a decrease "
+         "stays slashable."),
+), None, "One row per (stake, service) pair a plan changes, in the order of the calls.")
+
+EXPOSURE_OUT = Table("exposure", (
+    _out("period", "str", "", "``now``, ``stage 1 in flight``, ``stage 2 in flight`` or "
+         "``final``."),
+    _out("expected_loss", "float", "numeraire per year", "Expected slashing loss of what is "
+         "slashable in the period: per pair max(before, after) while a move is in flight."),
+    _out("worst_case_loss", "float", "numeraire", "Sum over stakes of the loss if the "
+         "worst_case_k worst services slash at once."),
+    _out("cvar", "float", "numeraire", "CVaR of the portfolio loss, when the instance uses it."),
+    _out("limits_broken", "int", "", "How many limits of the instance the exposure breaks."),
+    _out("broken", "str", "", "The first of them, in the instance's words."),
+), None, "The in-flight exposure of a plan, measured by the evaluator with the solve's risk "
+   "measures.")
+
+PLAN_TABLES: dict[str, Table] = {"plan.csv": PLAN_OUT, "exposure.csv": EXPOSURE_OUT}
+"""The tables of a plan folder (``restake plan``), by file name."""
+
 
 def markdown_outputs() -> str:
     """The solution folder's tables as Markdown (appended to docs/format.md's reference)."""
