@@ -16,6 +16,7 @@ from optimizer.cli.options import (
     instance_argument,
     json_option,
     output_option,
+    snapshot_option,
     solver_options,
     verbose_option,
 )
@@ -42,13 +43,14 @@ if TYPE_CHECKING:
 @click.option("--compare-baselines", is_flag=True, help="Also evaluate the allocations "
               "curators use today (equal split, pro rata to reward, greedy) and show the "
               "optimizer's uplift.")
+@snapshot_option
 @verbose_option
 @allow_extra_columns
 @guarded
 def solve(instance: str, output: str | None, as_json: bool, time_limit: float | None,
           mip_gap: float | None, threads: int | None, random_seed: int, presolve: str,
           solver: str, write_lp: str | None, no_merge: bool, no_binding: bool,
-          compare_baselines: bool, verbose: bool) -> None:
+          compare_baselines: bool, snapshot: str | None, verbose: bool) -> None:
     """Solve INSTANCE (a .toml or .json file, or a folder of CSV files)."""
     started = time.monotonic()  # --time-limit counts from here: loading, building, solving
     from optimizer.pipeline import build, check_model_file, solve_built, write_model
@@ -57,7 +59,14 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
         check_writable(target, kind)
     if write_lp:
         check_model_file(Path(write_lp))
-    built = build(load(instance), merge_stakes=not no_merge)
+    problem = load(instance)
+    if snapshot:
+        from optimizer.instance.snapshot import apply_snapshot, read_snapshot
+
+        problem, notes = apply_snapshot(problem, read_snapshot(snapshot))
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+    built = build(problem, merge_stakes=not no_merge)
     if write_lp:
         write_model(built, Path(write_lp))
     result = solve_built(built, started=started, time_limit=time_limit, mip_rel_gap=mip_gap,

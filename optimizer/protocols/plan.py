@@ -241,9 +241,9 @@ def _when(move: Move, moves: Moves, snapshot: Snapshot | None) -> str:
     wait = f"{delay:,} blocks (the operator's allocation delay)" if delay is not None else \
         "the operator's allocation delay"
     if move.stage == 1:
-        start = f"block {block + delay:,}" if block is not None and delay is not None else \
-            f"{wait} after it is mined"
-        return f"slashable from {start}"
+        if block is not None and delay is not None:
+            return f"slashable from block {block + delay:,}"
+        return f"slashable once {wait} has passed"
     return f"submit once stage 1's decreases complete ({done}); slashable {wait} later"
 
 
