@@ -34,7 +34,8 @@ CASES = [
     "tiny/cvar-limit.toml", "tiny/risk-aversion.toml", "tiny/turnover.toml",
     "tiny/pools-mixed.toml", "contract/knapsack.toml", "contract/worstcase.toml",
     "contract/pools.toml", "tiny/robust-knapsack.toml", "tiny/robust-fractional.toml",
-    "tiny/robust-all-high.toml", "realistic/eigenlayer-symbiotic-2026.toml",
+    "tiny/robust-all-high.toml", "tiny/transition-unique.toml", "tiny/transition-loss.toml",
+    "realistic/eigenlayer-symbiotic-2026.toml",
 ]
 
 RELATIVE_STEP = 1e-3

@@ -14,6 +14,7 @@ from optimizer.model import (
     services,
     stake_limits,
     tail_risk,
+    transition,
     turnover,
 )
 from optimizer.model.family import Family, RowBlock
@@ -30,6 +31,7 @@ FAMILIES: tuple[Family, ...] = (
     opt_in.FAMILY,
     tail_risk.FAMILY,
     turnover.FAMILY,
+    transition.FAMILY,
     robust_loss.FAMILY,
     risk_rows.FAMILY,
 )

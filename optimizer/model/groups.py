@@ -10,6 +10,7 @@ import numpy as np
 
 from optimizer.instance import Instance
 from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.in_flight import covered_stakes
 from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
@@ -29,13 +30,15 @@ def add_group_exposure(context: BuildContext) -> list[ObjectiveTerm]:
     model, instance, index = context.model, context.instance, context.index
     limit = instance.groups["max_exposure"]
     count = len(instance.stakes)
+    covered = covered_stakes(instance)  # family 11 writes their rows for w
     keys: list[tuple[int, str]] = []
     rows, pairs, bounds = [], [], []
     for group, services in group_members(instance).items():
         inside = np.isin(index.service_pos, services)
         reach = np.bincount(index.stake_pos[inside], weights=index.upper[inside],
                             minlength=count)
-        stakes = np.flatnonzero((reach > limit[group]) | context.keep_all_rows & (reach > 0))
+        stakes = np.flatnonzero(((reach > limit[group]) | context.keep_all_rows & (reach > 0))
+                                & ~covered)
         group_rows, group_pairs, _ = rows_by_owner(index.stake_pos, stakes, count,
                                                    inside.astype(float))
         rows.append(len(keys) + group_rows)

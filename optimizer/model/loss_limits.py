@@ -19,6 +19,7 @@ import pyomo.core as pyo
 
 from optimizer.instance import Instance
 from optimizer.model.family import BuildContext, Describe, Family, ObjectiveTerm, RowBlock
+from optimizer.model.in_flight import covered_stakes
 from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
@@ -82,7 +83,8 @@ def add_expected_loss_budget(context: BuildContext) -> list[ObjectiveTerm]:
     reach = np.bincount(index.stake_pos, weights=rate * index.upper, minlength=count)
     has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
     stakes = np.flatnonzero(has_pairs & ~np.isnan(budget)
-                            & ((reach > budget) | context.keep_all_rows))
+                            & ((reach > budget) | context.keep_all_rows)
+                            & ~covered_stakes(instance))  # family 11 writes those for w
     if robust_loss_active(instance):
         stakes = stakes[:0]  # the robust rows of ``robust_loss_budget`` imply these
     rows, pairs, rates = rows_by_owner(index.stake_pos, stakes, count, rate)
@@ -103,8 +105,9 @@ def add_worst_case_budget(context: BuildContext) -> list[ObjectiveTerm]:
     mesh: list[int] = []
     general: list[int] = []
     if k >= 2:
+        covered = covered_stakes(instance)  # family 11 writes their rows for w
         for i, pairs in enumerate(index.by_stake):
-            if np.isnan(budget[i]):
+            if np.isnan(budget[i]) or covered[i]:
                 continue
             slashable = pairs[slash[pairs] > 0]
             if not len(slashable):

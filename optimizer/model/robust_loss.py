@@ -34,6 +34,7 @@ import pyomo.core as pyo
 
 from optimizer.instance import Instance
 from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.in_flight import covered_stakes
 from optimizer.model.loss_limits import (
     pair_loss_rate,
     robust_loss_active,
@@ -63,7 +64,8 @@ def _add_stake_rows(context: BuildContext, active: bool) -> None:
                         minlength=count)
     has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
     stakes = np.flatnonzero(has_pairs & ~np.isnan(budget)
-                            & ((reach > budget) | context.keep_all_rows))
+                            & ((reach > budget) | context.keep_all_rows)
+                            & ~covered_stakes(instance))  # family 11 writes those for w
     if not active:
         stakes = stakes[:0]
     # The pairs that can deviate, stake by stake: one q_{i,s} and one definition row each.

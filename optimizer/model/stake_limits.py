@@ -10,6 +10,7 @@ import numpy as np
 
 from optimizer.instance import Instance
 from optimizer.model.family import BuildContext, Family, ObjectiveTerm, RowBlock
+from optimizer.model.in_flight import covered_stakes
 from optimizer.model.rows import MatrixRows, rows_by_owner
 
 
@@ -29,7 +30,8 @@ def add_restaking_degree(context: BuildContext) -> list[ObjectiveTerm]:
     count = len(limit)
     reach = np.bincount(index.stake_pos, weights=index.upper, minlength=count)
     has_pairs = np.bincount(index.stake_pos, minlength=count) > 0
-    stakes = np.flatnonzero(has_pairs & ((reach > limit) | context.keep_all_rows))
+    stakes = np.flatnonzero(has_pairs & ((reach > limit) | context.keep_all_rows)
+                            & ~covered_stakes(instance))  # family 11 writes those for w
     rows, pairs, ones = rows_by_owner(index.stake_pos, stakes, count,
                                       np.ones(len(index.stake_pos)))
     model.restaking_degree = MatrixRows(

@@ -18,6 +18,7 @@ from optimizer.results.checks import (
     service_limits,
     stake_limits,
     tail_risk,
+    transition,
     turnover,
 )
 from optimizer.results.checks.base import Violation
@@ -56,6 +57,7 @@ CHECKS: dict[str, Check] = {
     "max_services": holder_limits.max_services,
     "cvar_limit": tail_risk.cvar_limit,
     "turnover_limit": turnover.turnover_limit,
+    "transition_exposure": transition.transition_exposure,
     "robust_loss_budget": robust_loss.robust_loss_budget,
 }
 """Every check of the evaluator, by the name of the family it checks (run in this order)."""
