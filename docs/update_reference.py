@@ -11,8 +11,8 @@ that both are up to date.
 
 from pathlib import Path
 
-from optimizer.instance.columns import markdown_reference
 from optimizer.instance.outputs import markdown_outputs
+from optimizer.instance.reference import markdown_reference
 from optimizer.model.families import markdown_table
 
 MARKER = "<!-- generated from optimizer/instance/columns.py: tests/test_docs.py checks it -->\n"

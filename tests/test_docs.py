@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from optimizer.instance.columns import markdown_reference
+from optimizer.instance.reference import markdown_reference
 
 from .conftest import ROOT
 

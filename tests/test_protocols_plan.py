@@ -22,8 +22,9 @@ from eth_abi import decode
 from eth_utils import keccak
 
 from optimizer.errors import InstanceError
+from optimizer.instance.chain_state import apply_snapshot
 from optimizer.instance.instance import load_instance
-from optimizer.instance.snapshot import apply_snapshot, read_snapshot
+from optimizer.instance.snapshot import read_snapshot
 from optimizer.protocols.plan import make_plan, write_plan
 
 WAD = 10**18
@@ -240,7 +241,7 @@ def test_symbiotic_stakes_recomputed_with_the_delegator_formula(tmp_path):
         total = sum(shares[key].values())
         stake = sum(s * min(active, limits[key]) // total for s in shares[key].values())
         value = stake / 10**18 * 1.2  # numeraire, as allocation.csv's value
-        assert abs(stake - Fraction(fraction) * active) < 1
+        assert abs(stake - Fraction(str(fraction)) * active) < 1
         assert value == pytest.approx(fraction * 50 * 1.2, rel=1e-15)
     # n1 already had shares: no second setOperatorNetworkShares (it would revert AlreadySet).
     assert sum(1 for c in plan.calls if "Shares" in c.call.signature) == 1
@@ -387,3 +388,72 @@ def test_plan_writes_into_an_existing_plan_folder_only(tmp_path):
     (tmp_path / "other" / "keep.txt").write_text("mine")
     with pytest.raises(Exception, match="keep.txt|not"):
         write_plan(plan, tmp_path / "other", "plan")
+
+
+def test_the_readme_commands_on_the_realistic_instance_give_batches_that_decode_to_it(tmp_path):
+    """restake solve, then restake plan: every calldata of every batch decodes to the allocation."""
+    instance_path = Path(__file__).parent.parent / "instances" / "realistic" / \
+        "eigenlayer-symbiotic-2026.toml"
+    solution = tmp_path / "solution"
+    for command in (["solve", str(instance_path), "--output", str(solution)],
+                    ["plan", str(instance_path), str(solution), "--output",
+                     str(tmp_path / "plan")]):
+        run = subprocess.run([sys.executable, "-m", "optimizer", *command], capture_output=True,
+                             text=True)
+        assert run.returncode == 0, run.stderr
+    instance = load_instance(instance_path)
+    x = {(r.stake, r.service): Fraction(repr(r.fraction))
+         for r in pd.read_csv(solution / "allocation.csv").itertuples()}
+    stakes, assets, services = instance.stakes, instance.assets, instance.services
+    strategy = assets["eigenlayer_strategy"]
+    by_strategy = {(h, strategy[a].lower()): s for s, h, a in zip(
+        stakes.index, stakes["holder"], stakes["asset"], strict=True)
+        if isinstance(strategy[a], str)}
+    by_set = {(str(a).lower(), int(n)): s for s, a, n in zip(
+        services.index, services["eigenlayer_avs"], services["eigenlayer_operator_set"],
+        strict=True) if isinstance(a, str)}
+    by_network = {(str(a).lower(), int(n)): s for s, a, n in zip(
+        services.index, services["symbiotic_network"], services["symbiotic_identifier"],
+        strict=True) if isinstance(a, str)}
+    holder_of = {str(v).lower(): h for h, v in instance.holders["eigenlayer_operator"].items()
+                 if isinstance(v, str)}
+    vault_of = {str(v).lower(): h for h, v in instance.holders["symbiotic_delegator"].items()
+                if isinstance(v, str)}
+    checked = set()
+    written: dict[str, dict[str, int]] = {s: {} for s in stakes.index}
+    batches = sorted((tmp_path / "plan" / "safe").glob("*.json"))
+    assert len(batches) == 7  # four operators, three vaults (the preconf vault has no identity)
+    for path in batches:
+        batch = json.loads(path.read_text())
+        for transaction in batch["transactions"]:
+            signature, arguments = decoded(transaction["data"])
+            if signature == MODIFY:
+                holder = holder_of[arguments[0].lower()]
+                for (avs, set_id), strategies, magnitudes in arguments[1]:
+                    service = by_set[(avs.lower(), set_id)]
+                    for strategy, magnitude in zip(strategies, magnitudes, strict=True):
+                        stake = by_strategy[(holder, strategy.lower())]
+                        written[stake][service] = magnitude
+                        checked.add((stake, service))
+            elif signature.startswith("setNetworkLimit"):
+                holder = vault_of[transaction["to"].lower()]
+                (stake,) = stakes.index[stakes["holder"] == holder]
+                network, identifier = arguments[0][:20], int.from_bytes(arguments[0][20:], "big")
+                service = by_network[("0x" + network.hex(), identifier)]
+                decimals = int(assets.loc[stakes.loc[stake, "asset"], "decimals"])
+                active = Fraction(repr(float(stakes.loc[stake, "amount"]))) * 10**decimals
+                assert abs(arguments[1] - x[(stake, service)] * active) < 1
+                checked.add((stake, service))
+    planned = {k for k in x if stakes.loc[k[0], "holder"] != "sym-op-preconf"}
+    assert checked == planned
+    # Magnitudes: x M to the nearest wad; where the solver's fractions sum past 1 (by up to
+    # 1e-16), the few wad of excess come off the largest, and the stake's sum is exactly M.
+    for stake, magnitudes in [(s, m) for s, m in written.items() if m]:
+        exact = {s: x[(stake, s)] * WAD for s in magnitudes}
+        excess = max(Fraction(0), sum(exact.values()) - WAD)
+        assert sum(magnitudes.values()) <= WAD
+        assert excess < 1e-15 * WAD
+        for service, magnitude in magnitudes.items():
+            assert abs(magnitude - exact[service]) <= 1 + excess
+            if excess == 0:
+                assert abs(magnitude - exact[service]) <= Fraction(1, 2)

@@ -74,18 +74,7 @@ def convert_cells(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Seri
                            index=series.index, dtype=bool)
         return values, bad
     if column.kind in ("address", "uint"):
-        parse = _parse_address if column.kind == "address" else _parse_uint
-        values = np.empty(len(series), dtype=object)
-        for row, cell in enumerate(series):
-            if missing.iloc[row]:
-                values[row] = column.default
-                if column.required:
-                    bad.iloc[row] = "is missing (required)"
-                continue
-            value, problem = parse(cell, column)
-            values[row] = value
-            bad.iloc[row] = problem
-        return pd.Series(values, index=series.index, dtype=object), bad
+        return _exact_cells(series, column, missing, bad)
     if column.kind == "list":
         parsed = pd.Series([_parse_list(v) for v in series], index=series.index, dtype=object)
         unparsed = ~missing & parsed.isna()
@@ -116,6 +105,23 @@ def convert_cells(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Seri
     if column.required:
         bad[missing] = "is missing (required)"
     return _object_where(parsed, ~missing & ~unparsed), bad
+
+
+def _exact_cells(series: pd.Series, column: Column, missing: pd.Series, bad: pd.Series
+                 ) -> tuple[pd.Series, pd.Series]:
+    """Addresses or exact integers, cell by cell (Python objects, never floats)."""
+    parse = _parse_address if column.kind == "address" else _parse_uint
+    values = np.empty(len(series), dtype=object)
+    for row, cell in enumerate(series):
+        if missing.iloc[row]:
+            values[row] = column.default
+            if column.required:
+                bad.iloc[row] = "is missing (required)"
+            continue
+        value, problem = parse(cell, column)
+        values[row] = value
+        bad.iloc[row] = problem
+    return pd.Series(values, index=series.index, dtype=object), bad
 
 
 def _plain_numbers(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series] | None:

@@ -36,7 +36,8 @@ from optimizer.protocols.encode import (
     set_operator_network_shares,
     subnetwork,
 )
-from optimizer.protocols.moves import DEALLOCATION_DELAY, Move, Moves, plan_moves
+from optimizer.protocols.moves import DEALLOCATION_DELAY, Move, Moves
+from optimizer.protocols.preflight import plan_moves
 from optimizer.protocols.safe import safe_batch, write_safe_batch
 from optimizer.results.evaluate import evaluate
 
@@ -202,11 +203,16 @@ def _cli_rows(instance: Instance, moves: Moves) -> dict[tuple[str, int], list[Cl
     for move in moves.moves:
         if move.protocol != "eigenlayer":
             continue
-        bips = cli_bips(move.after, move.scale).bips
+        bips = cli_bips(move.after, move.scale)
+        if bips.magnitude == move.before:  # the CLI would resend today's value: it reverts
+            moves.notes.append(f"eigenlayer-cli: {move.stake} -> {move.service} is left out "
+                               f"of the CSV, whose whole bips give today's magnitude "
+                               f"(SameMagnitude); the Safe batch's exact calldata moves it")
+            continue
         rows.setdefault((move.holder, move.stage), []).append(CliRow(
             str(services.loc[move.service, "eigenlayer_avs"]),
             int(services.loc[move.service, "eigenlayer_operator_set"]),
-            str(assets.loc[stakes.loc[move.stake, "asset"], "eigenlayer_strategy"]), bips))
+            str(assets.loc[stakes.loc[move.stake, "asset"], "eigenlayer_strategy"]), bips.bips))
     return rows
 
 
