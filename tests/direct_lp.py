@@ -63,6 +63,30 @@ class _Problem:
         return -float(solution.fun)
 
 
+def _pair_bounds(instance: Instance) -> tuple[list[float], list[float]]:
+    """min_fraction and max_fraction of each pair, read row by row from eligibility.
+
+    A stake row's bound wins over its holder row's, column by column.
+    """
+    rules = instance.eligibility
+    given: dict[tuple[str, str, str], dict[str, float]] = {}
+    for record in rules.to_dict("records"):
+        level = "stake" if isinstance(record["stake"], str) else "holder"
+        given[(level, record[level], record["service"])] = record
+    low, high = [], []
+    for stake, service, holder in zip(instance.pairs["stake"], instance.pairs["service"],
+                                      instance.pairs["holder"], strict=True):
+        found = {"min_fraction": 0.0, "max_fraction": 1.0}
+        for key in (("holder", holder, service), ("stake", stake, service)):
+            for column in found:
+                value = given.get(key, {}).get(column)
+                if value is not None and not np.isnan(value):
+                    found[column] = float(value)
+        low.append(found["min_fraction"])
+        high.append(found["max_fraction"])
+    return low, high
+
+
 def direct_optimum(instance: Instance) -> float:
     """The optimal objective (numeraire per year) of the instance, solved independently."""
     services = instance.services
@@ -78,8 +102,9 @@ def direct_optimum(instance: Instance) -> float:
     f = services["slash_fraction"].to_numpy()
     r = services["reward_rate"].to_numpy()
     problem = _Problem()
-    x = [problem.column((r[s] - p[s] * f[s]) * value[q], 0.0,
-                        stakes["max_per_service"].iloc[i_of[q]])
+    low, high = _pair_bounds(instance)
+    x = [problem.column((r[s] - p[s] * f[s]) * value[q], low[q],
+                        min(stakes["max_per_service"].iloc[i_of[q]], high[q]))
          for q, s in enumerate(s_of)]
     pairs_of = [np.flatnonzero(i_of == i) for i in range(len(stakes))]
 

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent / "instances"
 CASES = [
     "tiny/fractional-knapsack.toml", "tiny/worst-case-k.toml", "tiny/mesh-security.toml",
     "tiny/capacity.toml", "tiny/holder-concentration.toml", "tiny/group-exposure.toml",
-    "tiny/required-security.toml", "tiny/eligibility.toml", "tiny/semi-continuous.toml",
+    "tiny/required-security.toml", "tiny/eligibility.toml", "tiny/pair-bounds.toml",
+    "tiny/semi-continuous.toml",
     "tiny/opt-in-cost.toml", "tiny/min-allocation.toml", "tiny/max-services.toml",
     "tiny/cvar-limit.toml", "tiny/risk-aversion.toml", "tiny/turnover.toml",
     "tiny/pools-mixed.toml", "contract/knapsack.toml", "contract/worstcase.toml",
@@ -51,6 +52,13 @@ def moved(instance: Instance, column: str, row_id: str, value: float) -> Instanc
     if table == "parameters":
         return instance.with_changes(keep_scenarios=True, parameters={name: value})
     frame = getattr(instance, table).copy()
+    if table == "eligibility":  # no row ids: the row is named by its owner and service
+        key = dict(part.split("=", 1) for part in row_id.split(", "))
+        owner = "holder" if "holder" in key else "stake"
+        row = frame.index[(frame[owner] == key[owner]) & (frame["service"] == key["service"])]
+        assert len(row) == 1, row_id
+        frame.loc[row[0], name] = value
+        return instance.with_changes(keep_scenarios=True, eligibility=frame)
     frame.loc[row_id, name] = value
     return instance.with_changes(keep_scenarios=True, **{table: frame})
 
@@ -111,7 +119,8 @@ def test_the_families_are_all_priced_somewhere() -> None:
         "stakes.max_restaking", "stakes.max_per_service", "stakes.max_expected_loss",
         "stakes.max_worst_case_loss", "groups.max_exposure", "services.capacity",
         "services.min_security", "services.max_holder_share", "parameters.cvar_limit",
-        "parameters.turnover_limit"}, columns
+        "parameters.turnover_limit", "eligibility.max_fraction",
+        "eligibility.min_fraction"}, columns
 
 
 def test_hand_derived_prices_of_the_capacity_instance() -> None:
@@ -140,6 +149,28 @@ def test_hand_derived_prices_of_the_capacity_instance() -> None:
             price * 0.01 * binding.loc[limit, "value"], rel=1e-9)
         assert binding.loc[limit, "slack"] == 0 and binding.loc[limit, "measured"]
     assert set(binding.index[binding["shadow_price"] != 0]) == set(expected)
+
+
+def test_hand_derived_prices_of_the_pair_bounds_instance() -> None:
+    """instances/tiny/pair-bounds.toml, whose derivation is in the file.
+
+    A holder row's max_fraction is priced on the pairs it bounds (a's only: b's stake row
+    overrides it); a min_fraction has a negative price (lowering it earns); the fixed
+    pair's max_fraction earns nothing, its min_fraction all.
+    """
+    binding = solve(load_instance(ROOT / "tiny/pair-bounds.toml")).binding.set_index("limit")
+    expected = {"max_fraction of holder h1 for service s1": 4.0,
+                "max_fraction of stake b for service s1": 8.0,
+                "min_fraction of stake a for service s3": -2.0,
+                "min_fraction of stake c for service s2": -2.0,
+                "max_fraction of stake c for service s2": 0.0}
+    for limit, price in expected.items():
+        row = binding.loc[limit]
+        assert row["shadow_price"] == pytest.approx(price, abs=1e-9), limit
+        assert row["column"] == "eligibility." + limit.split(" ")[0]
+        assert row["slack"] == 0
+    assert binding.loc["max_fraction of holder h1 for service s1", "id"] == \
+        "holder=h1, service=s1"
 
 
 def test_a_count_of_opt_ins_is_priced_by_one_more() -> None:

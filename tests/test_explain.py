@@ -26,6 +26,10 @@ CASES = {
                                          "max_expected_loss of stake b-reth"],
     "tiny/infeasible-cvar.toml": ["service bridge requires 100 ETH", "cvar_limit"],
     "tiny/infeasible-turnover.toml": ["service new requires 60 ETH", "turnover_limit"],
+    "tiny/infeasible-pair-minimums.toml": [
+        "stake a-steth must put at least 0.6 of itself behind service s1",
+        "eligibility.min_fraction of stake a-steth for service s1", "at most 0.5",
+        "max_restaking of stake a-steth", "min_fraction of stake a-steth for service s2"],
 }
 
 
@@ -38,6 +42,24 @@ def test_explanation_names_the_conflict(file: str) -> None:
         assert fragment in text, text
     summary = json.loads(result.to_json())
     assert summary["explanation"] == result.explanation
+
+
+def test_a_minimum_above_the_single_slash_bound_is_named() -> None:
+    # With worst_case_k = 1, c / f = 0.1 / 0.5 = 0.2 bounds the pair, below its minimum 0.3.
+    instance = optimizer.Instance.from_frames(
+        assets=pd.DataFrame({"asset": ["ETH"], "price": [1.0]}),
+        stakes=pd.DataFrame({"stake": ["a"], "holder": ["h"], "asset": ["ETH"],
+                             "amount": [100.0], "max_worst_case_loss": [0.1]}),
+        services=pd.DataFrame({"service": ["s1"], "reward_rate": [0.05],
+                               "slash_fraction": [0.5]}),
+        eligibility=pd.DataFrame({"holder": ["h"], "service": ["s1"],
+                                  "min_fraction": [0.3]}),
+        name="minimum-above-worst-case")
+    result = optimizer.solve(instance)
+    assert result.status == "infeasible"
+    text = " ".join(result.explanation)
+    assert "eligibility.min_fraction of holder h for service s1" in text, text
+    assert "at most 0.2" in text and "max_worst_case_loss" in text, text
 
 
 def test_milp_conflict_names_the_holder_cap() -> None:

@@ -61,7 +61,8 @@ def test_row_words_name_the_instance_and_its_column() -> None:
     for name, block in ROW_BLOCKS.items():
         if block.limit is not None:
             assert block.limit.split(".")[0] in ("stakes", "services", "groups", "holders",
-                                                 "parameters", "frontier risk limit"), name
+                                                 "eligibility", "parameters",
+                                                 "frontier risk limit"), name
 
 
 def test_duals_convert_by_the_unit_of_their_rows() -> None:

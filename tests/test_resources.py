@@ -233,10 +233,12 @@ def eligible_by_the_rules(instance: optimizer.Instance) -> set[tuple[str, str]]:
             ok = True
             for level, owner in (("holder", row["holder"]), ("stake", stake)):
                 mine = rules[rules[level] == owner]
-                if ((mine["service"] == service) & ~mine["allowed"]).any():
+                # allowed is true, false, or left out (None: the row only bounds the pair).
+                listed = mine["allowed"].map(lambda v: v is not None and bool(v)).astype(bool)
+                banned = mine["allowed"].map(lambda v: v is not None and not v).astype(bool)
+                if ((mine["service"] == service) & banned).any():
                     ok = False
-                if mine["allowed"].any() and not (
-                        (mine["service"] == service) & mine["allowed"]).any():
+                if listed.any() and not ((mine["service"] == service) & listed).any():
                     ok = False
             if ok:
                 found.add((stake, service))
@@ -255,11 +257,12 @@ def ruled_instance() -> optimizer.Instance:
         "service": [f"s{s}" for s in range(7)],
         "accepts": ["*", ["ETH"], ["BTC", "BTC"], "*", ["ETH", "BTC"], ["BTC"], "*"],
     })
-    rules = pd.DataFrame({
-        "holder": ["a", "a", "b", None, None, None, "c"],
-        "stake": [None, None, None, "k4", "k5", "k5", None],
-        "service": ["s0", "s3", "s6", "s2", "s1", "s6", "s4"],
-        "allowed": [False, True, True, False, True, True, True],
+    rules = pd.DataFrame({  # the last two rows only bound their pairs: no whitelist, no ban
+        "holder": ["a", "a", "b", None, None, None, "c", "d", None],
+        "stake": [None, None, None, "k4", "k5", "k5", None, None, "k6"],
+        "service": ["s0", "s3", "s6", "s2", "s1", "s6", "s4", "s0", "s5"],
+        "allowed": [False, True, True, False, True, True, True, None, None],
+        "max_fraction": [None] * 7 + [0.5, 0.25],
     })
     return optimizer.Instance.from_frames(
         assets=pd.DataFrame({"asset": ["ETH", "BTC"], "price": [1.0, 20.0]}),

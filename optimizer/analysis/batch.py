@@ -255,8 +255,8 @@ class _WarmModel:
         if self.session.status() != "optimal":
             return None  # the pipeline solve says what happened, with its explanation
         built = self.built
-        x = np.minimum(np.clip(self.session.fractions(), 0.0, None),
-                       built.fractions(built.index.upper))
+        x = np.clip(self.session.fractions(), built.fractions(built.index.lower),
+                    built.fractions(built.index.upper))
         allocation = allocation_frame(moved, x)
         evaluation = evaluate(moved, allocation)
         if evaluation.violations:

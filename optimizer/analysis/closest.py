@@ -109,7 +109,8 @@ def closest_feasible(instance: Instance, wanted: np.ndarray,
     if session.status() != "optimal":
         raise SolverError(f"the closest feasible allocation was not found: HiGHS stopped "
                           f"with {session.termination}")
-    fractions = np.clip(session.fractions(), 0.0, None)
+    fractions = np.clip(session.fractions(), built.fractions(built.index.lower),
+                        built.fractions(built.index.upper))
     found = evaluate(instance, allocation_frame(instance, fractions))
     return ClosestAllocation(fractions, wanted, float(np.abs(fractions - wanted) @ value),
                              found.objective, [str(v) for v in found.violations], binaries)

@@ -184,8 +184,8 @@ def _read(instance: Instance, base: Instance, session: HighsSession) -> dict[str
         return {"status": status, "objective": None, "reward": None, "expected_loss": None,
                 "cvar": None, "portfolio_worst_case": None, "allocation": None}
     built = session.built
-    x = np.clip(session.fractions(), 0.0, None)
-    x = np.minimum(x, built.fractions(built.index.upper))
+    x = np.clip(session.fractions(), built.fractions(built.index.lower),
+                built.fractions(built.index.upper))
     allocation = allocation_frame(instance, x)
     evaluation = evaluate(base, allocation)
     return {"status": status, "objective": evaluation.objective, "reward": evaluation.reward,

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.instance import Instance
+from optimizer.instance.pair_bounds import pair_bounds
 from optimizer.solve.highs import quiet_highs, run_highs
 
 ALGORITHMS = ("simplex", "hipo", "ipx", "pdlp")
@@ -110,7 +111,9 @@ class _Pairs:
         r = services["reward_rate"].to_numpy()
         s_of, f = self.s_of, self.f
         self.cost = [(r[s_of] - self.p[s_of] * f[s_of]) * self.value, np.zeros(self.n_services)]
+        bounds = pair_bounds(instance)
         x_upper = stakes["max_per_service"].to_numpy()[self.i_of].astype(float)
+        x_upper = np.where(np.isnan(bounds.upper), x_upper, np.minimum(x_upper, bounds.upper))
         self.worst = stakes["max_worst_case_loss"].to_numpy()[self.i_of]
         if instance.parameters.worst_case_k == 1:
             slashable = ~np.isnan(self.worst) & (f[s_of] > 0)
@@ -119,7 +122,7 @@ class _Pairs:
         capacity = services["capacity"].to_numpy()
         minimum = np.where(services["required"].to_numpy(dtype=bool),
                            instance.effective_min_security.to_numpy(), 0.0)
-        self.lower = [np.zeros(self.n_pairs), minimum]
+        self.lower = [bounds.lower, minimum]
         self.upper = [x_upper, np.where(np.isnan(capacity), np.inf, capacity)]
         self.columns = self.n_pairs + self.n_services
 

@@ -1,7 +1,8 @@
 """The eligible (stake, service) pairs: the sparse index of every variable of the model.
 
 A pair is eligible when the service accepts the stake's asset and the ``eligibility``
-rules do not rule it out (docs/format.md, "Eligibility"). The pairs are worked out a
+rules do not rule it out (docs/format.md, "Eligibility"); a rule's ``allowed`` is true
+(whitelist), false (forbid) or left out (the row only bounds the pair). The pairs are worked out a
 block of stakes at a time, so that no dense stake x service array exists (a million
 stakes and ten thousand services would make one of 10 GB), and they are counted against
 the memory available as they are found: an instance whose pairs alone would not fit is
@@ -135,7 +136,7 @@ def _rule_levels(holders: pd.DataFrame, stakes: pd.DataFrame, services: pd.DataF
         return []
     holder_index = pd.Index(holders.index)
     service_pos = pd.Index(services.index).get_indexer(rules["service"])
-    allowed = rules["allowed"].to_numpy(dtype=bool)
+    allowed, forbids = rule_states(rules)
     by_holder = rules["holder"].notna().to_numpy()
     levels = []
     for level, index, owner_of_stake in (
@@ -150,11 +151,23 @@ def _rule_levels(holders: pd.DataFrame, stakes: pd.DataFrame, services: pd.DataF
         whitelisted = _set_matrix(who[allowed[mask]], service_pos[mask][allowed[mask]], shape)
         levels.append(_Rules(
             owner_of_stake=owner_of_stake,
-            forbidden=_set_matrix(who[~allowed[mask]], service_pos[mask][~allowed[mask]], shape),
+            forbidden=_set_matrix(who[forbids[mask]], service_pos[mask][forbids[mask]], shape),
             whitelisted=whitelisted,
             listed=np.diff(whitelisted.indptr) > 0,
         ))
     return levels
+
+
+def rule_states(rules: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``eligibility`` rows whitelist (``allowed`` true) and which forbid (false).
+
+    ``allowed`` is true, false or left out (None): a row that leaves it out does neither,
+    it only bounds the pair (``min_fraction``, ``max_fraction``).
+    """
+    given = np.array([v is not None and v == v for v in rules["allowed"]], dtype=bool)
+    truth = np.array([bool(v) if g else False for v, g in zip(rules["allowed"], given,
+                                                              strict=True)], dtype=bool)
+    return given & truth, given & ~truth
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ or, with ``allow_extra_columns``, a warning.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from optimizer.instance.columns import (
     unknown_name_hint,
 )
 from optimizer.instance.io import RawInstance, RawTable
+from optimizer.instance.pair_bounds import row_problems
 
 PROBABILITY_SUM_TOLERANCE = 1e-6
 """How far a scenario set's probabilities may sum from 1 (absolute)."""
@@ -58,6 +59,7 @@ class Validated:
     parameters: dict[str, Any]
     tables: dict[str, pd.DataFrame]
     warnings: list[Problem]
+    where: dict[str, list[str]] = field(default_factory=dict)  # each table's rows located
 
 
 class _Collector:
@@ -127,7 +129,8 @@ def validate(raw: RawInstance, allow_extra_columns: bool = False) -> Validated:
             typed[name] = frame.set_index(spec.id_column)
         else:
             typed[name] = frame.reset_index(drop=True)
-    return Validated(meta, parameters, typed, found.warnings)
+    return Validated(meta, parameters, typed, found.warnings,
+                     {name: [str(label) for label in labels[name]] for name in TABLES})
 
 
 # --- meta and parameters ---------------------------------------------------------------------
@@ -222,7 +225,7 @@ def _dtype(column: Column) -> str:
     if column.kind == "int":
         return "int64"
     if column.kind == "bool":
-        return "bool"
+        return "bool" if column.default is not None else "object"  # none: True, False or None
     return "object"
 
 
@@ -252,6 +255,9 @@ def _type_table(table: RawTable, spec: Table, spelling: str, found: _Collector
                 pd.Series([column.default] * len(frame), index=frame.index, dtype=object)
             continue
         values, bad = convert_cells(frame[column.name], column)
+        if column.kind == "bool" and column.default is None:  # left out: None, not False
+            values = values.astype(object).where(~frame[column.name].map(lambda c: c is None or (
+                c != c) or (isinstance(c, str) and not c.strip())).astype(bool), None)
         for row in np.flatnonzero(bad.notna().to_numpy()):
             found.problem(where.iloc[row], column.name, bad.iloc[row])
         typed[column.name] = values
@@ -334,6 +340,7 @@ def _check_rules(typed: dict[str, pd.DataFrame], labels: dict[str, pd.Series],
     for row in np.flatnonzero(neither.to_numpy()):
         found.problem(where.iloc[row], None, "gives neither holder nor stake: give one")
     _check_duplicate_keys(eligibility, where, ["holder", "stake", "service"], found)
+    found.problems += row_problems(eligibility, where.tolist())
 
     current, where = typed["current"], labels["current"]
     _check_duplicate_keys(current, where, ["stake", "service"], found)

@@ -15,6 +15,7 @@ import pyomo.core as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from optimizer.instance import Instance
+from optimizer.instance.pair_bounds import PairBounds, pair_bounds
 from optimizer.instance.scenarios import ScenarioSet
 from optimizer.model import loss_limits, scaling, stake_limits, tail_risk
 from optimizer.model.families import FAMILIES, binary_components
@@ -81,9 +82,15 @@ class AllocationModel:
         return self.merge.split(model_fractions)
 
 
-def pair_upper_bound(instance: Instance) -> np.ndarray:
-    """The bound on each x_{i,s}: m_i, and with k = 1 also c_i / f_s (fraction of stake)."""
+def pair_upper_bound(instance: Instance, bounds: PairBounds | None = None) -> np.ndarray:
+    """The upper bound of each x_{i,s} (fraction of stake).
+
+    The least of m_i (``max_per_service``), the pair's ``max_fraction`` (eligibility) and,
+    with k = 1, c_i / f_s. ``bounds``: the instance's ``pair_bounds``, when known.
+    """
     upper = stake_limits.per_service_bound(instance)
+    cap = (bounds or pair_bounds(instance)).upper
+    upper = np.where(np.isnan(cap), upper, np.minimum(upper, cap))
     if instance.parameters.worst_case_k == 1:
         upper = np.minimum(upper, loss_limits.single_slash_bound(instance))
     return upper
@@ -120,7 +127,8 @@ def build_model(instance: Instance, scenarios: ScenarioSet | None = None,
         instance = merge.instance
     scale = scaling.value_scale(instance)
     instance = scaling.scaled(instance, scale)
-    index = PairIndex.of(instance, pair_upper_bound(instance))
+    bounds = pair_bounds(instance)
+    index = PairIndex.of(instance, pair_upper_bound(instance, bounds), bounds.lower)
     services_table = instance.services
     cvar = scenarios is not None and tail_risk.uses_cvar(instance)
     needed = (services_table["reward_pool"].to_numpy() > 0) | (

@@ -32,6 +32,8 @@ class PairIndex:
         For each pair, the position of its stake's holder.
     upper : numpy.ndarray
         The tightest upper bound on each x_{i,s} known before building (fraction).
+    lower : numpy.ndarray
+        The lower bound of each x_{i,s}: its ``min_fraction``, else 0 (fraction).
     """
 
     stake_pos: np.ndarray
@@ -41,10 +43,12 @@ class PairIndex:
     by_service: list[np.ndarray]
     upper: np.ndarray
     holder_pos: np.ndarray
+    lower: np.ndarray
 
     @classmethod
-    def of(cls, instance: Instance, upper: np.ndarray) -> PairIndex:
-        """Index ``instance.pairs``; ``upper`` is the per-pair bound on x."""
+    def of(cls, instance: Instance, upper: np.ndarray,
+           lower: np.ndarray | None = None) -> PairIndex:
+        """Index ``instance.pairs``; ``upper`` and ``lower`` (default 0) bound each x."""
         pairs = instance.pairs
         stake_pos = pairs["stake_pos"].to_numpy()
         service_pos = pairs["service_pos"].to_numpy()
@@ -57,6 +61,7 @@ class PairIndex:
             upper=upper,
             holder_pos=pd.Index(instance.holders.index).get_indexer(
                 instance.stakes["holder"])[stake_pos],
+            lower=np.zeros(len(upper)) if lower is None else np.asarray(lower, dtype=float),
         )
 
     def by_holder_service(self, pairs: np.ndarray) -> dict[tuple[int, int], np.ndarray]:

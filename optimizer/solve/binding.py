@@ -196,7 +196,9 @@ def _moves(session: HighsSession, cell: LimitCell, cells: Cells,
         row_moves.append((row, side, slope * session.row_unit(name)))
     repeats = [block for block in ROW_BLOCKS.values() if block.repeats_pair_bound]
     for pair, rate in cell.pairs:
-        column_moves.append((int(form.pair_column[pair]), "upper", rate))
+        column_moves.append((int(form.pair_column[pair]), cell.pair_side, rate))
+        if cell.pair_side != "upper":
+            continue
         for block in repeats:  # opted in, x <= ub y moves with the bound ub
             row = rows.get(block.name, {}).get(pair)
             on = 1.0 if block.slope is None else block.slope(cells.instance, pair,
@@ -314,7 +316,8 @@ def _table(cells: Cells, basis: str, objective: float) -> pd.DataFrame:
             cell.price * cell.direction * RELAXED_STEP * abs(cell.value)
         if abs(gain) <= ZERO * max(objective, 1.0):
             gain = 0.0
-        words = (f"parameter {cell.column}" if cell.table == "parameters"
+        words = (cell.words if cell.words is not None
+                 else f"parameter {cell.column}" if cell.table == "parameters"
                  else f"{cell.column} of {_SINGULAR[cell.table]} {row_id}")
         if cell.rows > 1:
             words += f" ({cell.rows} rows)"

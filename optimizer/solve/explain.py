@@ -1,19 +1,21 @@
 """Why an instance is infeasible, in the instance's own names.
 
-Every limit of the model is met by the empty allocation except three: a required
-service's minimum security, a CVaR limit (which a required minimum can force above its
-budget) and a turnover limit (which holds the allocation near the current one). So an
-instance is infeasible exactly when these cannot be met together with the other limits,
-and the explanation says which, in steps:
+Every limit of the model is met by the empty allocation except four: a pair's
+``min_fraction`` (eligibility), a required service's minimum security, a CVaR limit
+(which a minimum can force above its budget) and a turnover limit (which holds the
+allocation near the current one). So an instance is infeasible exactly when these cannot
+be met together with the other limits, and the explanation says which, in steps:
 
-1. a required minimum above the service's own capacity;
-2. a required minimum above all the eligible stake could give it (each stake at its
+1. a pair's ``min_fraction`` above the bound ``max_worst_case_loss / slash_fraction``
+   sets it with k = 1 (the load refuses one above ``max_per_service`` or ``max_fraction``);
+2. a required minimum above the service's own capacity;
+3. a required minimum above all the eligible stake could give it (each stake at its
    per-service cap m_i, and c_i / f_s with k = 1, at most L_i and its group limits);
-3. otherwise an elastic re-solve: the same model with a priced slack on each of those
-   rows (a shortfall on each required minimum, an excess on the CVaR and turnover
-   limits), minimizing their total relative size. The rows left with slack are named,
-   with the limits that bind at that solution (row duals of the LP; for a MILP, of the
-   LP with its binaries fixed at the elastic solution).
+4. otherwise an elastic re-solve: the same model with a priced slack on each of those
+   rows (a shortfall on each pair minimum and required minimum, an excess on the CVaR and
+   turnover limits), minimizing their total relative size. The rows left with slack are
+   named, with the limits that bind at that solution (row duals of the LP; for a MILP,
+   of the LP with its binaries fixed at the elastic solution).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer.instance import Instance
+from optimizer.instance.pair_bounds import pair_bounds, rule_words
 from optimizer.instance.scenarios import ScenarioSet
 from optimizer.model.build import AllocationModel, build_model, pair_upper_bound
 from optimizer.model.families import ROW_BLOCKS
@@ -57,7 +60,9 @@ def explain_infeasibility(instance: Instance, options: SolveOptions,
     minimum = instance.effective_min_security.to_numpy()
     capacity = services["capacity"].to_numpy()
     supply = security_upper_bound(instance, PairIndex.of(instance, pair_upper_bound(instance)))
-    found: list[str] = []
+    found = _pair_minimum_above_bound(instance)
+    if found:
+        return found
     for s in (int(s) for s in required):
         name = services.index[s]
         if not np.isnan(capacity[s]) and capacity[s] < minimum[s]:
@@ -76,9 +81,24 @@ def explain_infeasibility(instance: Instance, options: SolveOptions,
     if found:
         return found
     found = _elastic(instance, options, scenarios, required)
-    return found or ["HiGHS proved the instance infeasible, but relaxing the required minimum "
-                     "securities, the CVaR limit and the turnover limit did not isolate the "
-                     "conflict"]
+    return found or ["HiGHS proved the instance infeasible, but relaxing the pair minimums "
+                     "(min_fraction), the required minimum securities, the CVaR limit and the "
+                     "turnover limit did not isolate the conflict"]
+
+
+def _pair_minimum_above_bound(instance: Instance) -> list[str]:
+    """Pairs whose ``min_fraction`` is above the bound c_i / f_s (k = 1), one sentence each."""
+    bounds = pair_bounds(instance)
+    upper = pair_upper_bound(instance, bounds)
+    found = []
+    pairs = instance.pairs
+    for p in np.flatnonzero(bounds.lower > upper * (1 + 1e-9) + 1e-12)[:MAX_NAMED]:
+        rule = rule_words(instance.eligibility, int(bounds.lower_row[p]))
+        found.append(f"stake {pairs['stake'].iloc[p]} must put at least {bounds.lower[p]:.6g} "
+                     f"of itself behind service {pairs['service'].iloc[p]} "
+                     f"(eligibility.min_fraction of {rule}), but its max_worst_case_loss / "
+                     f"slash_fraction allows at most {upper[p]:.6g} (worst_case_k = 1)")
+    return found
 
 
 def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet | None,
@@ -94,6 +114,8 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
                          strict=True)) if hasattr(model, "shortfall") else {}
     excess = {name: float(session.values(f"{name}_excess")[0]) * scale
               for name in ("cvar_limit", "turnover_limit") if hasattr(model, f"{name}_excess")}
+    pair_short = dict(zip(model.pair_shortfall.keys(), session.values("pair_shortfall"),
+                          strict=True)) if len(model.pair_shortfall) else {}
     tight = _tight_holder_caps(built, session) if session.is_mip else ""
     if session.is_mip:
         # Duals of the LP with the binaries fixed at the elastic MILP's choices.
@@ -115,6 +137,7 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
                      f"security {_why_minimum(instance, s)} but together with the other limits "
                      f"at most {_money(minimum[s] - gap, numeraire)} can reach it"
                      + (f"; binding: {binding}" if binding else ""))
+    found += _short_pairs(built, pair_short, binding)
     words = {"cvar_limit": "CVaR of the slashing loss",
              "turnover_limit": "value moved from the current allocation"}
     for name, over in excess.items():
@@ -131,6 +154,27 @@ def _elastic(instance: Instance, options: SolveOptions, scenarios: ScenarioSet |
     if found and rivals:
         found.append("competing for the same stake with the required service(s) "
                      + ", ".join(rivals))
+    return found
+
+
+def _short_pairs(built: AllocationModel, shortfall: dict[object, float],
+                 binding: str) -> list[str]:
+    """One sentence per pair whose ``min_fraction`` the elastic solution leaves short."""
+    instance = built.instance
+    bounds = pair_bounds(instance)
+    pairs = instance.pairs
+    found = []
+    for key, gap in shortfall.items():
+        p = int(key)  # type: ignore[call-overload]
+        minimum = float(bounds.lower[p])
+        if gap <= SLACK_TOLERANCE * max(1.0, minimum):
+            continue
+        rule = rule_words(instance.eligibility, int(bounds.lower_row[p]))
+        found.append(f"stake {pairs['stake'].iloc[p]} must put at least {minimum:.6g} of "
+                     f"itself behind service {pairs['service'].iloc[p]} "
+                     f"(eligibility.min_fraction of {rule}), but together with the other "
+                     f"limits at most {minimum - gap:.6g} can go there"
+                     + (f"; binding: {binding}" if binding else ""))
     return found
 
 

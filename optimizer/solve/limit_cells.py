@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optimizer.instance import Instance
+from optimizer.instance.pair_bounds import pair_bounds, rule_id, rule_words
 from optimizer.model.build import pair_upper_bound
 from optimizer.model.families import FAMILY_OF_ROWS, ROW_BLOCKS
 from optimizer.model.family import Allocated, RowBlock
 from optimizer.solve.highs import HighsSession
 
-MINIMA = ("min_security", "min_allocation", "profit_from_corruption")
+MINIMA = ("min_security", "min_allocation", "profit_from_corruption", "min_fraction")
 """Columns whose limit is a minimum (relaxing it lowers the value)."""
 
 
@@ -49,8 +50,13 @@ class LimitCell:
         (block, key, slope): its rows, keyed as in the original instance, and how far
         each row's bound moves (row unit) per unit of the limit.
     pairs : list
-        (pair, rate): the pairs whose upper bound it sets, and how far the bound moves
+        (pair, rate): the pairs whose bound it sets, and how far the bound moves
         (fraction of stake) per unit of the limit.
+    pair_side : str
+        Which bound of its pairs it sets: ``upper``, or ``lower`` (``min_fraction``).
+    words : str or None
+        The limit in the instance's words where its table has no row ids (an eligibility
+        row's bound: ``max_fraction of stake a for service s1``).
     totals : list
         (service position, side, rate): the bounds of X_s it sets, and how far they move
         (numeraire) per unit of the limit.
@@ -70,6 +76,8 @@ class LimitCell:
     row_keys: list[tuple[str, object, float]] = field(default_factory=list)
     pairs: list[tuple[int, float]] = field(default_factory=list)
     totals: list[tuple[int, str, float]] = field(default_factory=list)
+    pair_side: str = "upper"
+    words: str | None = None
 
     @property
     def direction(self) -> float:
@@ -122,13 +130,17 @@ class Cells(dict[tuple[str, str], LimitCell]):
             self._ids[table] = getattr(self.instance, table).index.astype(str).to_numpy()
         return str(self._ids[table][position])
 
-    def cell(self, family: str, table: str, column: str, row_id: str) -> LimitCell:
-        """The cell (table.column, row id), made on first use with its value."""
+    def cell(self, family: str, table: str, column: str, row_id: str,
+             value: float | None = None) -> LimitCell:
+        """The cell (table.column, row id), made on first use with its value.
+
+        ``value``: the cell's value where the table has no row ids (``eligibility``).
+        """
         key = (f"{table}.{column}", row_id)
         if key not in self:
-            if table == "parameters":
+            if value is None and table == "parameters":
                 value = float(getattr(self.instance.parameters, column))
-            else:
+            elif value is None:
                 if (table, column) not in self._values:
                     frame = getattr(self.instance, table)
                     self._values[(table, column)] = dict(zip(
@@ -212,21 +224,26 @@ def _minimum_source(instance: Instance, s: int) -> tuple[str, float]:
 
 def _add_pair_bounds(cells: Cells, session: HighsSession, x: np.ndarray,
                      duals: dict[str, dict[object, float]]) -> None:
-    """The bounds of x_{i,s}: m_i (``max_per_service``), and c_i / f_s when k = 1.
+    """The bounds of x_{i,s}: m_i, ``max_fraction``, c_i / f_s (k = 1); ``min_fraction``.
 
-    A pair's price is its reduced cost at its bound, plus the duals of the rows that
-    repeat that bound (``RowBlock.repeats_pair_bound``: opted in, x <= ub y is x <= ub):
-    the price of the limit that sets the bound, m_i where m_i <= c_i / f_s, else c_i,
-    which moves the bound c_i / f_s by 1 / f_s. A stake's cell adds up its pairs'.
-    ``max_per_service`` is listed where it is below the stake's ``max_restaking`` (at or
-    above it, the bound is implied by the restaking degree and cannot bind alone).
+    A pair's price is its reduced cost at its bound, plus, at its upper bound, the duals of
+    the rows that repeat that bound (``RowBlock.repeats_pair_bound``: opted in, x <= ub y
+    is x <= ub): the price of the limit that sets the bound. The upper bound is set by
+    the pair's ``max_fraction`` where it is the least of the three, else by m_i where
+    m_i <= c_i / f_s, else by c_i, which moves the bound c_i / f_s by 1 / f_s; a stake's
+    cell adds up its pairs', an eligibility row's cell the pairs it bounds (a holder
+    row's: each of its stakes' that no stake row overrides). ``max_per_service`` and
+    ``max_fraction`` are listed where below the stake's ``max_restaking`` (at or above it,
+    the bound is implied by the restaking degree and cannot bind alone). The lower bound,
+    a ``min_fraction``, is priced by a negative reduced cost (lowering it earns).
     """
     built, instance = session.built, cells.instance
     stakes, stake_pos = instance.stakes, cells.pair_stake
-    # A pair at its upper bound has a reduced cost >= 0 (one at 0, <= 0: no limit's).
-    reduced = np.maximum(session.reduced_costs("x_alloc"), 0.0)
+    # At its upper bound a pair's reduced cost is >= 0, at its lower bound <= 0.
+    reduced_all = session.reduced_costs("x_alloc")
     if built.merge is not None:  # a member's reduced cost is its share of the merged one
-        reduced = reduced[built.merge.pair_origin] * built.merge.value_share[stake_pos]
+        reduced_all = reduced_all[built.merge.pair_origin] * built.merge.value_share[stake_pos]
+    reduced = np.maximum(reduced_all, 0.0)
     for name, table in duals.items():
         block = ROW_BLOCKS[name]
         if block.repeats_pair_bound and table:
@@ -235,12 +252,15 @@ def _add_pair_bounds(cells: Cells, session: HighsSession, x: np.ndarray,
             on = np.array([block.slope(instance, int(p), cells.allocated) if block.slope
                            else 1.0 for p in keys.tolist()])
             np.add.at(reduced, keys, np.maximum(values, 0.0) * on)
+    bounds = pair_bounds(instance)
     per_service = stakes["max_per_service"].to_numpy()[stake_pos].astype(float)
     restaking = stakes["max_restaking"].to_numpy()[stake_pos].astype(float)
-    upper = pair_upper_bound(instance)
+    upper = pair_upper_bound(instance, bounds)
+    cap = np.where(np.isnan(bounds.upper), np.inf, bounds.upper)
     slash = instance.services["slash_fraction"].to_numpy()[cells.pair_service]
-    by_worst_case = upper < per_service
-    by_per_service = ~by_worst_case & (per_service < restaking)
+    by_fraction = (cap <= upper) & (cap < restaking)
+    by_worst_case = (cap > upper) & (upper < per_service)
+    by_per_service = (cap > upper) & ~by_worst_case & (per_service < restaking)
     rate = np.divide(1.0, slash, out=np.zeros(len(slash)), where=slash >= np.finfo(float).tiny)
     for family, column, chosen, price, slack, move in (
             ("worst_case_budget", "max_worst_case_loss", by_worst_case, reduced * rate,
@@ -260,6 +280,30 @@ def _add_pair_bounds(cells: Cells, session: HighsSession, x: np.ndarray,
             cell.add(float(total[i]), float(least[i]), int(rows[i]))
             chosen_pairs = members[i]
             cell.pairs += zip(chosen_pairs.tolist(), move[chosen_pairs].tolist(), strict=True)
+    _add_eligibility_bounds(cells, (
+        ("max_fraction", by_fraction, bounds.upper_row, reduced, upper - x, "upper"),
+        ("min_fraction", bounds.lower > 0, bounds.lower_row, np.minimum(reduced_all, 0.0),
+         x - bounds.lower, "lower")))
+
+
+def _add_eligibility_bounds(cells: Cells, sides: tuple[
+        tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str], ...]) -> None:
+    """One cell per eligibility row's bound: the pairs it sets, their prices and slacks.
+
+    ``sides``: (column, pairs it sets, the row of each pair's bound, price per pair, slack
+    per pair, the side of the pairs' bound it moves).
+    """
+    instance = cells.instance
+    for column, chosen, owner_row, price, slack, side in sides:
+        for pair in np.flatnonzero(chosen).tolist():
+            row = int(owner_row[pair])
+            value = float(instance.eligibility[column].iloc[row])
+            cell = cells.cell("allocation", "eligibility", column,
+                              rule_id(instance.eligibility, row), value=value)
+            cell.words = f"{column} of {rule_words(instance.eligibility, row)}"
+            cell.pair_side = side
+            cell.add(float(price[pair]), float(slack[pair]))
+            cell.pairs.append((pair, 1.0))
 
 
 def _add_security_bounds(cells: Cells, session: HighsSession) -> None:

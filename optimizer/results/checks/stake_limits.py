@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from optimizer.instance.pair_bounds import bounds_of, pair_bounds
 from optimizer.results.checks.base import (
     FRACTION_TOLERANCE,
     ZERO_THRESHOLD,
@@ -21,11 +22,14 @@ from optimizer.results.checks.context import Context
 
 
 def allocation_bounds(context: Context) -> list[Violation]:
-    """0 <= x_{i,s} <= m_i on eligible pairs, and no allocation on any other pair.
+    """lo_{i,s} <= x_{i,s} <= ub_{i,s} on eligible pairs, and no allocation on any other.
 
-    The model has no variable for a pair that is not eligible, so its bound there is 0;
-    a fraction above ``ZERO_THRESHOLD`` on such a pair is reported under the name
-    ``eligibility``, before the bounds of the eligible pairs.
+    ub_{i,s} is the least of m_i (``max_per_service``) and the pair's ``max_fraction``;
+    lo_{i,s} is its ``min_fraction`` (else 0), both recomputed from the instance's
+    eligibility rows (a stake row over a holder row). A pair with a minimum that the
+    allocation leaves out counts as 0. The model has no variable for a pair that is not
+    eligible, so its bound there is 0; a fraction above ``ZERO_THRESHOLD`` on such a pair
+    is reported under the name ``eligibility``, before the bounds of the eligible pairs.
 
     Parameters
     ----------
@@ -45,11 +49,23 @@ def allocation_bounds(context: Context) -> list[Violation]:
                        f"service {allocation['service'].iloc[row]}", fraction[row], 0.0)
              for row in np.flatnonzero(outside)]
     names = pair_names(allocation)
-    per_service_cap = instance.stakes["max_per_service"].to_numpy()[context.stake_pos]
-    found += broken_rows("allocation_bounds", names, fraction, per_service_cap,
-                         FRACTION_TOLERANCE)
-    found += broken_rows("allocation_bounds", names, -fraction, np.zeros_like(fraction),
-                         FRACTION_TOLERANCE)
+    bounds = bounds_of(instance.eligibility, allocation["stake"].to_numpy(),
+                       instance.stakes["holder"].to_numpy()[context.stake_pos],
+                       allocation["service"].to_numpy())
+    cap = instance.stakes["max_per_service"].to_numpy()[context.stake_pos].astype(float)
+    cap = np.where(np.isnan(bounds.upper), cap, np.minimum(cap, bounds.upper))
+    found += broken_rows("allocation_bounds", names, fraction, cap, FRACTION_TOLERANCE)
+    lower = np.where(given.isin(eligible), bounds.lower, 0.0)
+    found += broken_rows("allocation_bounds", names, -fraction, -lower, FRACTION_TOLERANCE,
+                         ">=")
+    # Pairs with a minimum that the allocation does not list hold 0.
+    minimum = pair_bounds(instance).lower
+    missing = np.flatnonzero((minimum > FRACTION_TOLERANCE)
+                             & ~eligible.isin(given[~outside]))
+    pairs = instance.pairs
+    found += [Violation("allocation_bounds", f"stake {pairs['stake'].iloc[p]}, service "
+                        f"{pairs['service'].iloc[p]}", 0.0, float(minimum[p]), ">=")
+              for p in missing]
     return found
 
 
