@@ -457,3 +457,10 @@ def test_the_readme_commands_on_the_realistic_instance_give_batches_that_decode_
             assert abs(magnitude - exact[service]) <= 1 + excess
             if excess == 0:
                 assert abs(magnitude - exact[service]) <= Fraction(1, 2)
+
+
+def test_refuses_a_snapshot_of_another_chain(tmp_path):
+    snap = json.loads(json.dumps(SNAPSHOT))
+    snap["chain_id"] = 17000
+    assert "chain_id is 1 but the snapshot was read on chain 17000" in refused(
+        tmp_path, document(), allocation(a_s2=0.6), snap)

@@ -123,8 +123,9 @@ def make_plan(instance: Instance, allocation: pd.DataFrame,
                                       f"{snapshot.chain_id}")])
     calls = _eigenlayer_calls(instance, moves) + _symbiotic_calls(instance, moves, snapshot)
     for staged in calls:  # every call decodes back to what it was built from
-        signature, arguments = decode_call(staged.call.data)
-        assert signature == staged.call.signature and arguments == staged.call.arguments
+        if decode_call(staged.call.data) != (staged.call.signature, staged.call.arguments):
+            raise AssertionError(f"the calldata of {staged.call.signature} for holder "
+                                 f"{staged.holder} does not decode to its arguments")
     table = _moves_table(moves, snapshot)
     return Plan(moves=table, calls=calls, cli_rows=_cli_rows(instance, moves),
                 exposure=_exposure(instance, allocation, moves), notes=moves.notes,
