@@ -7,6 +7,8 @@ The public API::
     result = optimizer.solve(instance, time_limit=60)
     result.allocation          # pandas DataFrame: stake, service, fraction, amount, value
     optimizer.evaluate(instance, result.allocation).violations   # [] when feasible
+    result.to_dir("last-month")   # next month, rebalance from it:
+    instance.with_current(optimizer.current_from_solution("last-month"))
 
 ``import optimizer`` is quick: the errors are imported with it, every other name of the
 API (and with it pandas, Pyomo and HiGHS) on its first use.
@@ -28,6 +30,7 @@ from optimizer.errors import (
 
 if TYPE_CHECKING:
     from optimizer.instance import Instance, Parameters, load_instance
+    from optimizer.instance.current import current_from_solution
     from optimizer.pipeline import allocation_table, solve
     from optimizer.results.evaluate import Evaluation, Violation, evaluate
     from optimizer.results.result import Result
@@ -49,6 +52,7 @@ _LAZY = {
     "SolveOptions": "optimizer.solve.options",
     "Violation": "optimizer.results.evaluate",
     "allocation_table": "optimizer.pipeline",
+    "current_from_solution": "optimizer.instance.current",
     "evaluate": "optimizer.results.evaluate",
     "load_instance": "optimizer.instance",
     "solve": "optimizer.pipeline",
@@ -101,6 +105,7 @@ __all__ = [
     "SolverError",
     "Violation",
     "allocation_table",
+    "current_from_solution",
     "evaluate",
     "load_instance",
     "solve",

@@ -8,6 +8,7 @@ from optimizer.cli.errors import guarded
 from optimizer.cli.inputs import load
 from optimizer.cli.options import (
     allow_extra_columns,
+    current_option,
     instance_argument,
     output_option,
     plot_option,
@@ -40,6 +41,7 @@ from optimizer.cli.output import show_frontier, write_frontier
 @click.option("--scheduler", metavar="ADDRESS", help="For a surface: an existing Dask "
               "scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster).")
 @quiet_option
+@current_option
 @allow_extra_columns
 @guarded
 def frontier(instance: str, points: int, risk: str, output: str | None, plot: str | None,

@@ -47,7 +47,10 @@ def load(path: str) -> Instance:
     """Load the instance at ``path`` and show its warnings.
 
     ``--allow-extra-columns`` (`optimizer.cli.options.allow_extra_columns`) of the
-    running command decides whether unknown columns are ignored or refused.
+    running command decides whether unknown columns are ignored or refused. Its
+    ``--current`` (`optimizer.cli.options.current_option`), when given, replaces the
+    instance's ``current`` table with a previous solution's allocation (said on standard
+    error when the instance had one).
 
     Parameters
     ----------
@@ -61,7 +64,16 @@ def load(path: str) -> Instance:
     """
     from optimizer.instance import load_instance
 
-    allow = click.get_current_context().meta.get("allow_extra_columns", False)
-    instance = load_instance(path, allow_extra_columns=allow)
+    meta = click.get_current_context().meta
+    instance = load_instance(path, allow_extra_columns=meta.get("allow_extra_columns", False))
     echo_warnings(instance.warnings)
+    if meta.get("current"):
+        from optimizer.instance.current import current_from_solution
+
+        current = current_from_solution(meta["current"])
+        if len(instance.current):
+            click.echo(f"note: the current allocation of {meta['current']} ({len(current)} "
+                       f"rows) replaces the instance's own ({len(instance.current)} rows)",
+                       err=True)
+        instance = instance.with_current(current)
     return instance

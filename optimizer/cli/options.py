@@ -176,3 +176,16 @@ allow_extra_columns = click.option(
     help="Ignore, with a warning, columns, keys and tables the format does not know "
          "(refused by default: a misspelt column would drop its limit).")
 """``--allow-extra-columns``, kept in the context for `optimizer.cli.inputs.load`."""
+
+
+def _remember_current(context: click.Context, _parameter: click.Parameter,
+                      value: str | None) -> None:
+    context.meta["current"] = value
+
+
+current_option = click.option(
+    "--current", type=click.Path(), expose_value=False, callback=_remember_current,
+    help="A previous solution folder (restake solve --output): its allocation.csv becomes "
+         "the instance's current allocation, replacing the instance's own (turnover counts "
+         "from it).")
+"""``--current SOLUTION``, kept in the context for `optimizer.cli.inputs.load`."""

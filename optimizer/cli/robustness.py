@@ -12,6 +12,7 @@ from optimizer.cli.errors import guarded
 from optimizer.cli.inputs import load
 from optimizer.cli.options import (
     allow_extra_columns,
+    current_option,
     instance_argument,
     json_option,
     plot_option,
@@ -43,6 +44,7 @@ OUTPUT_FILES = ("summary.json", "draws.csv", "parameters.csv", "pairs.csv", "res
 @json_option("Print the summary as JSON.")
 @plot_option("the distribution of objectives")
 @quiet_option
+@current_option
 @allow_extra_columns
 @guarded
 def robustness(instance: str, draws: int, seed: int, output: str | None, workers: int | None,

@@ -13,6 +13,7 @@ from optimizer.cli.errors import guarded
 from optimizer.cli.inputs import check_writable, load
 from optimizer.cli.options import (
     allow_extra_columns,
+    current_option,
     instance_argument,
     json_option,
     output_option,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
               show_default=True, help="Relative MIP gap of every solve of a MILP instance.")
 @json_option("Print the ranges as JSON (with the notes).")
 @output_option("Also write the ranges to FILE.csv.")
+@current_option
 @allow_extra_columns
 @guarded
 def sensitivity(instance: str, services: tuple[str, ...], tolerance: float, mip_gap: float,

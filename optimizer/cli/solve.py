@@ -13,6 +13,7 @@ from optimizer.cli.errors import guarded
 from optimizer.cli.inputs import check_writable, load
 from optimizer.cli.options import (
     allow_extra_columns,
+    current_option,
     instance_argument,
     json_option,
     output_option,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 @click.option("--compare-baselines", is_flag=True, help="Also evaluate the allocations "
               "curators use today (equal split, pro rata to reward, greedy) and show the "
               "optimizer's uplift.")
+@current_option
 @snapshot_option
 @verbose_option
 @allow_extra_columns
@@ -59,6 +61,9 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
         check_writable(target, kind)
     if write_lp:
         check_model_file(Path(write_lp))
+    if snapshot and click.get_current_context().meta.get("current"):
+        raise click.UsageError("give --current or --snapshot, not both: each sets the current "
+                               "allocation")
     problem = load(instance)
     if snapshot:
         from optimizer.instance.snapshot import apply_snapshot, read_snapshot

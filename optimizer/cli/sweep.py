@@ -19,6 +19,7 @@ import click
 from optimizer.cli.errors import fail, guarded
 from optimizer.cli.options import (
     allow_extra_columns,
+    current_option,
     instance_argument,
     json_option,
     output_option,
@@ -166,6 +167,7 @@ def table_of(results: list[BatchResult]) -> pd.DataFrame:
               "worker (default 8; results depend on it, never on the workers).")
 @solver_options
 @quiet_option
+@current_option
 @allow_extra_columns
 @guarded
 def sweep(instance: str, sets: tuple[str, ...], grid: str | None, output: str | None,

@@ -19,6 +19,7 @@ import pandas as pd
 from optimizer.errors import InstanceError, Problem
 from optimizer.instance import scenarios as scenario_sampling
 from optimizer.instance.columns import MAINNET_ALLOCATION_MANAGER, PARAMETERS, TABLES
+from optimizer.instance.current import with_current
 from optimizer.instance.eligibility import eligible_pairs
 from optimizer.instance.io import RawInstance, raw_from_frames, read_raw, write_document
 from optimizer.instance.magnitudes import tiny_probability_warnings, value_spread_problems
@@ -275,6 +276,20 @@ class Instance:
     def with_scenarios(self, chosen: ScenarioSet) -> Instance:
         """A copy of this instance whose ``scenarios`` table holds ``chosen``."""
         return self.with_changes(scenarios=chosen.table(self.services.index))
+
+    def with_current(self, current: pd.DataFrame) -> Instance:
+        """A copy whose ``current`` table is ``current`` (stake, service, fraction), checked.
+
+        It replaces the instance's own; ``optimizer.current_from_solution`` reads one from
+        a previous solution folder. See ``optimizer.instance.current.with_current``.
+
+        Raises
+        ------
+        InstanceError
+            When a row names a stake or service the instance does not know, repeats a pair
+            or gives a fraction that is not in [0, 1].
+        """
+        return with_current(self, current)
 
     def with_changes(self, keep_scenarios: bool = False, **changes: Any) -> Instance:
         """A copy with some tables or parameters replaced (pairs and values recomputed).
