@@ -46,6 +46,13 @@ OTHER = [
     ("unknown column, table, key or parameter (tests/test_unknown_columns.py)",
      "`bad.toml services[1] (service=s1): slash_probabilty is not a column of 'services' "
      "(did you mean slash_probability?)`; with `--allow-extra-columns` a `warning:` line"),
+    ("`--current` solution naming a stake or service the instance does not know, or a "
+     "fraction that is not a number (tests/test_current.py)", "`allocation.csv row 3 "
+     "(stake=zz, service=old): stake names 'zz', which is not in 'stakes' of instance "
+     "turnover`; `allocation.csv row 2 (stake=a-steth, service=old): fraction is 'lots', not "
+     "a number`"),
+    ("`--current` folder without allocation.csv", "`last-month/allocation.csv: does not exist "
+     "(--current reads the allocation.csv of a solution folder)`"),
     ("legal but suspicious value (price 1e12, amount in wei, probability > 0.5)",
      "a `warning:` line on standard error; the solve goes on"),
     ("ids with commas, quotes, non-ASCII, or text like `NA`, `null`, `007`, `1e3`, `True` "
