@@ -66,7 +66,8 @@ def solve(instance: str, output: str | None, as_json: bool, time_limit: float | 
                                "allocation")
     problem = load(instance)
     if snapshot:
-        from optimizer.instance.snapshot import apply_snapshot, read_snapshot
+        from optimizer.instance.chain_state import apply_snapshot
+        from optimizer.instance.snapshot import read_snapshot
 
         problem, notes = apply_snapshot(problem, read_snapshot(snapshot))
         for note in notes:

@@ -287,7 +287,8 @@ def _implied_holders(typed: dict[str, pd.DataFrame]) -> None:
     if implied:
         extra = _empty(TABLES["holders"]).reindex(range(len(implied)))
         extra["holder"] = implied
-        extra["max_services"] = np.nan
+        for column in TABLES["holders"].columns[1:]:  # the holder's limits and identities
+            extra[column.name] = pd.Series([column.default] * len(implied), dtype=_dtype(column))
         typed["holders"] = pd.concat([holders, extra], ignore_index=True) if len(holders) \
             else extra
 
