@@ -84,8 +84,8 @@ def test_exact_integers_survive_every_spelling(tmp_path, spelling):
     ({"services__eigenlayer_operator_set": 2**32}, "eigenlayer_operator_set is 4294967296, "
      "must be in [0, 2^32 - 1]"),
     ({"services__symbiotic_identifier": str(2**96)}, "must be in [0, 2^96 - 1]"),
-    ({"stakes__max_magnitude": 1e18 + 2**12}, "as a floating-point number, which cannot hold "
-     "it exactly"),
+    ({"stakes__max_magnitude": 1e18 + 2**12}, "above 2^53 a float cannot hold every whole "
+     "number"),
     ({"stakes__max_magnitude": "lots"}, "max_magnitude is 'lots', not a whole number"),
     ({"stakes__max_magnitude": 0}, "max_magnitude is 0, must be in [1, "),
 ])

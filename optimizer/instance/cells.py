@@ -254,7 +254,7 @@ def _parse_uint(value: Any, column: Column) -> tuple[int | None, str | None]:
 
     Whole numbers are taken as they are; text must be decimal digits (``"1000000000000000000"``,
     underscores allowed as in TOML); a float is taken only when it is whole and below 2**53,
-    where it is exact (``1e18`` is not: write its digits).
+    where every whole number is exact (``1e18`` is refused: write its digits).
     """
     number: int | None = None
     if isinstance(value, bool):
@@ -265,8 +265,9 @@ def _parse_uint(value: Any, column: Column) -> tuple[int | None, str | None]:
         if math.isfinite(value) and float(value).is_integer() and abs(float(value)) <= 2**53:
             number = int(value)
         elif math.isfinite(value) and float(value).is_integer():
-            return None, (f"is {value:g} as a floating-point number, which cannot hold it "
-                          "exactly: write its decimal digits as text")
+            return None, (f"is {value:g} as a floating-point number: above 2^53 a float "
+                          "cannot hold every whole number, so it may not be the value meant: "
+                          "write its decimal digits as text")
     elif isinstance(value, str) and re.fullmatch(r"\d[\d_]*", value.strip()):
         number = int(value.strip().replace("_", ""))
     if number is None:
