@@ -44,4 +44,4 @@ def plan(instance: str, solution: str, output: str, snapshot: str | None) -> Non
     write_plan(made, output, problem.name)
     for note in made.notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(plan_summary(made), nl=False)
+    click.echo(plan_summary(made, problem.numeraire), nl=False)

@@ -128,8 +128,9 @@ def _targets(stake: str, pairs: list[str], top: int, target: dict[tuple[str, str
             where, "max_restaking",
             f"needs {outside + sum(after.values())} of magnitude but its max magnitude is "
             f"{top} (operator sets outside the instance hold {outside}): modifyAllocations "
-            "reverts (InsufficientMagnitude); an EigenLayer stake's max_restaking is at most "
-            "1"))
+            "reverts (InsufficientMagnitude); " + (
+                "solve with the snapshot, which lowers max_restaking to what they leave free"
+                if outside else "an EigenLayer stake's max_restaking is at most 1")))
         return None
     order = sorted(pairs, key=lambda s: -after[s])
     while excess > 0:  # round-off: spread it over the largest targets, largest first

@@ -357,22 +357,28 @@ def _address_or_none(value: object) -> str | None:
     return None if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def plan_summary(plan: Plan) -> str:
-    """The readable plan printed on standard output: per holder, from, to, change, when."""
+def plan_summary(plan: Plan, numeraire: str = "ETH") -> str:
+    """The readable plan printed on standard output.
+
+    Per holder and stage, each pair's fraction from and to, the change and when it takes
+    effect; then the exposure of each period (numeraire; expected loss per year).
+    """
     if not len(plan.moves):
         return "nothing to change: the chain already holds the allocation\n"
     lines = []
     for holder, rows in plan.moves.groupby("holder", sort=False):
-        lines.append(f"{holder} ({rows['protocol'].iloc[0]})")
+        lines.append(f"{holder} ({rows['protocol'].iloc[0]}, {int(rows['stage'].max())} "
+                     f"stage{'s' if rows['stage'].max() > 1 else ''})")
         for row in rows.itertuples():
-            lines.append(f"  stage {row.stage}  {row.stake} -> {row.service}: "
+            lines.append(f"  {row.stage}  {row.stake} -> {row.service}: "
                          f"{row.from_fraction:.4%} -> {row.to_fraction:.4%} "
-                         f"({row.change:+.4%})  {row.takes_effect}")
-    lines.append("")
-    lines.append("exposure (numeraire): period, expected loss / yr, worst case, limits broken")
+                         f"({row.change:+.4%}); {row.takes_effect}")
+    with_cvar = plan.exposure["cvar"].notna().any()
+    header = f"  {'period':<18} {'expected loss/yr':>16} {'worst case':>12}"
+    header += f" {'CVaR':>12}" if with_cvar else ""
+    lines += ["", f"exposure ({numeraire}):", header + "  limits broken"]
     for row in plan.exposure.itertuples():
-        lines.append(f"  {row.period:<18} {row.expected_loss:12.6g} {row.worst_case_loss:12.6g}"
-                     f"  {row.limits_broken}")
+        line = f"  {row.period:<18} {row.expected_loss:16,.2f} {row.worst_case_loss:12,.2f}"
+        line += f" {row.cvar:12,.2f}" if with_cvar else ""
+        lines.append(line + f"  {row.limits_broken}")
     return "\n".join(lines) + "\n"
-
-
