@@ -32,7 +32,8 @@ def document(**changes) -> dict:
                     "max_magnitude": "999999999999999937"}],
         "services": [{"service": "s", "reward_rate": 0.01,
                       "eigenlayer_avs": "0x870679E138bCdf293b7Ff14dD44b70FC97e12fc0",
-                      "eigenlayer_operator_set": 4294967295,
+                      "eigenlayer_operator_set": 4294967295},
+                     {"service": "n", "reward_rate": 0.01,
                       "symbiotic_network": "0x" + "CD" * 20,
                       "symbiotic_identifier": str(2**96 - 1)}],
     }
@@ -58,9 +59,9 @@ def test_addresses_are_kept_checksummed_and_integers_exact(tmp_path):
     instance = load(tmp_path, document())
     assert eip55(STRATEGY) == STRATEGY  # the test's own EIP-55 agrees with the published case
     assert instance.holders.loc["op", "eigenlayer_operator"] == eip55("0x" + "ab" * 20)
-    assert instance.services.loc["s", "symbiotic_network"] == eip55("0x" + "cd" * 20)
+    assert instance.services.loc["n", "symbiotic_network"] == eip55("0x" + "cd" * 20)
     assert instance.stakes.loc["a", "max_magnitude"] == 999_999_999_999_999_937
-    assert instance.services.loc["s", "symbiotic_identifier"] == 2**96 - 1
+    assert instance.services.loc["n", "symbiotic_identifier"] == 2**96 - 1
     assert instance.services.loc["s", "eigenlayer_operator_set"] == 2**32 - 1
 
 
@@ -71,7 +72,7 @@ def test_exact_integers_survive_every_spelling(tmp_path, spelling):
     instance.write(target)
     again = load_instance(target)
     assert again.stakes.loc["a", "max_magnitude"] == 999_999_999_999_999_937
-    assert again.services.loc["s", "symbiotic_identifier"] == 2**96 - 1
+    assert again.services.loc["n", "symbiotic_identifier"] == 2**96 - 1
     assert again.assets.loc["stETH", "eigenlayer_strategy"] == STRATEGY
 
 
@@ -103,3 +104,45 @@ def test_the_cli_refuses_a_bad_checksum_with_exit_2(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 2 and run.stdout == ""
     assert "(asset=stETH): eigenlayer_strategy" in run.stderr and "EIP-55" in run.stderr
+
+
+def conflicting(**extra) -> dict:
+    doc = document()
+    for table, rows in extra.items():
+        doc[table] = doc.get(table, []) + rows
+    return doc
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"holders": [{"holder": "op2", "eigenlayer_operator": "0x" + "AB" * 20}]},
+     "(holder=op2): eigenlayer_operator " + eip55("0x" + "ab" * 20) + " is already used by "
+     "i.toml holders (holder=op)"),
+    ({"holders": [{"holder": "both", "eigenlayer_operator": "0x" + "01" * 20,
+                   "symbiotic_vault": "0x" + "02" * 20}]},
+     "(holder=both): symbiotic_vault is given with eigenlayer_operator"),
+    ({"services": [{"service": "s-again",
+                    "eigenlayer_avs": "0x870679e138bcdf293b7ff14dd44b70fc97e12fc0",
+                    "eigenlayer_operator_set": 4294967295}]},
+     "(service=s-again): eigenlayer_avs, eigenlayer_operator_set "
+     "0x870679E138bCdf293b7Ff14dD44b70FC97e12fc0 / 4294967295 is already used by"),
+    ({"services": [{"service": "half", "symbiotic_network": "0x" + "03" * 20}]},
+     "(service=half): symbiotic_identifier is missing: symbiotic_network is given, and a "
+     "subnetwork needs both"),
+    ({"services": [{"service": "dual", "eigenlayer_avs": "0x" + "04" * 20,
+                    "eigenlayer_operator_set": 1, "symbiotic_network": "0x" + "05" * 20,
+                    "symbiotic_identifier": 1}]},
+     "(service=dual): symbiotic_network is given with eigenlayer_avs"),
+    ({"assets": [{"asset": "stETH-2", "price": 1.0, "eigenlayer_strategy": STRATEGY}],
+      "stakes": [{"stake": "a2", "holder": "op", "asset": "stETH-2", "amount": 1.0}]},
+     "(stake=a2): asset is held by strategy " + STRATEGY + ", like the asset of stake a of "
+     "the same operator"),
+])
+def test_identities_that_cannot_be_right_together_are_refused(tmp_path, extra, expected):
+    assert expected in problems(tmp_path, conflicting(**extra))
+
+
+def test_two_operators_may_share_a_strategy_and_sets(tmp_path):
+    doc = conflicting(holders=[{"holder": "op2", "eigenlayer_operator": "0x" + "cd" * 20}],
+                      stakes=[{"stake": "b", "holder": "op2", "asset": "stETH",
+                               "amount": 5.0}])
+    assert len(load(tmp_path, doc).stakes) == 2

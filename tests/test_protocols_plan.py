@@ -143,7 +143,7 @@ def test_a_move_that_does_not_fit_is_staged_and_every_call_decodes_to_the_alloca
     lines = run.stdout.splitlines()  # the documented plan and exposure table, nothing else
     assert lines[0] == "op-a (eigenlayer, 2 stages)"
     assert lines[1].startswith("  1  a -> s2: 60.0000% -> 0.0000% (-60.0000%); decrease")
-    assert lines[2].startswith("  2  a -> s1: 0.0000% -> 100.0000% (+100.0000%); submit once")
+    assert lines[2].startswith("  2  a -> s1: 0.0000% -> 100.0000% (+100.0000%); send once")
     assert lines[3] == "vault-b (symbiotic, 1 stage)"
     assert lines[-7:-5] == ["", "exposure (ETH):"] and lines[-5].split()[0] == "period"
     assert [line.split()[0] for line in lines[-4:]] == ["now", "stage", "stage", "final"]
@@ -356,7 +356,7 @@ def test_refuses_an_operator_without_allocation_delay_or_opt_in(tmp_path):
 
 def test_refuses_a_service_without_identity(tmp_path):
     doc = document()
-    del doc["services"][1]["eigenlayer_avs"]
+    del doc["services"][1]["eigenlayer_avs"], doc["services"][1]["eigenlayer_operator_set"]
     message = refused(tmp_path, doc, allocation(a_s1=0.4))
     assert "services (service=s2): eigenlayer_avs is missing" in message
 
@@ -470,3 +470,127 @@ def test_refuses_a_snapshot_of_another_chain(tmp_path):
     snap["chain_id"] = 17000
     assert "chain_id is 1 but the snapshot was read on chain 17000" in refused(
         tmp_path, document(), allocation(a_s2=0.6), snap)
+
+
+# --- the chain is what is there today ---------------------------------------------------------
+
+def snapshot_with(**changes) -> dict:
+    snap = json.loads(json.dumps(SNAPSHOT))
+    strategy = snap["eigenlayer"]["operators"][0]["strategies"][0]
+    for key, value in changes.items():
+        if key == "allocations":
+            strategy["allocations"] = value
+        elif key == "delay":
+            snap["eigenlayer"]["operators"][0]["allocation_delay"] = value
+        elif key == "subnetworks":
+            snap["symbiotic"]["vaults"][0]["subnetworks"] = value
+    return snap
+
+
+def set_entry(avs: str, set_id: int, magnitude: int, pending: dict | None = None) -> dict:
+    entry = {"avs": avs, "operator_set_id": set_id, "magnitude": str(magnitude)}
+    if pending:
+        entry["pending"] = pending
+    return entry
+
+
+def test_a_set_held_on_chain_but_not_in_the_current_table_is_released(tmp_path):
+    doc = document()
+    doc["current"] = []  # the table says nothing; the chain holds 0.3 in s1 and 0.6 in s2
+    snap = snapshot_with(allocations=[set_entry(AVS_1, 1, 3 * WAD // 10),
+                                      set_entry(AVS_2, 0, 6 * WAD // 10)])
+    instance = load_instance(write(tmp_path / "i.toml", doc))
+    plan = make_plan(instance, allocation(a_s2=1.0), read_snapshot(write(tmp_path / "s.json",
+                                                                         snap)))
+    moves = plan.moves.set_index("service")
+    assert moves.loc["s1", "to_value"] == 0 and moves.loc["s1", "stage"] == 1
+    assert moves.loc["s2", "to_value"] == WAD and moves.loc["s2", "stage"] == 2
+    assert plan.exposure.set_index("period").loc["now", "expected_loss"] == pytest.approx(
+        0.3 * 100 * 0.005 + 0.06)
+
+
+def test_a_current_row_the_chain_does_not_hold_is_not_moved(tmp_path):
+    doc = document()
+    doc["current"].append({"stake": "a", "service": "s1", "fraction": 0.3})  # not on chain
+    instance = load_instance(write(tmp_path / "i.toml", doc))
+    snapshot = read_snapshot(write(tmp_path / "s.json", SNAPSHOT))
+    plan = make_plan(instance, allocation(a_s2=0.6, b_n1=0.2), snapshot)
+    assert plan.calls == []  # a decrease of s1 from 0 would revert with SameMagnitude
+
+
+def test_round_off_never_moves_a_pair_that_keeps_its_value(tmp_path):
+    instance = load_instance(write(tmp_path / "i.toml", document()))
+    snapshot = read_snapshot(write(tmp_path / "s.json", SNAPSHOT))
+    target = allocation(a_s2=0.6, a_s1=0.4000000000000001, b_n1=0.2)  # a: 1 + 1e-16
+    plan = make_plan(instance, target, snapshot)
+    (move,) = plan.moves.itertuples()
+    assert move.service == "s1" and move.stage == 1  # s2 untouched, s1 fits at once
+    assert move.to_value == 4 * WAD // 10  # the excess came off the increase
+    pending = snapshot_with(allocations=[set_entry(AVS_2, 0, 5 * WAD // 10, {
+        "magnitude": str(6 * WAD // 10), "effect_block": 21_000_100})])
+    plan = make_plan(instance, target, read_snapshot(write(tmp_path / "p.json", pending)))
+    assert list(plan.moves["service"]) == ["s1"]  # the pending pair is never trimmed
+
+
+def test_a_stage_waiting_for_a_pending_decrease_says_so(tmp_path):
+    snap = snapshot_with(allocations=[set_entry(AVS_2, 0, 6 * WAD // 10, {
+        "magnitude": str(2 * WAD // 10), "effect_block": 21_050_000})])
+    instance = load_instance(write(tmp_path / "i.toml", document()))
+    plan = make_plan(instance, allocation(a_s1=0.8, a_s2=0.2, b_n1=0.2),
+                     read_snapshot(write(tmp_path / "s.json", snap)))
+    (move,) = plan.moves.itertuples()
+    assert move.stage == 2
+    assert "the decreases pending on chain complete (block 21,050,000)" in move.takes_effect
+    assert "stage 1's decreases" not in move.takes_effect
+
+
+def test_a_modification_past_its_effect_block_is_settled(tmp_path):
+    snap = snapshot_with(allocations=[set_entry(AVS_2, 0, 6 * WAD // 10, {
+        "magnitude": str(2 * WAD // 10), "effect_block": 20_999_000})])  # before the block
+    instance = load_instance(write(tmp_path / "i.toml", document()))
+    plan = make_plan(instance, allocation(a_s1=0.8, a_s2=0.2, b_n1=0.2),
+                     read_snapshot(write(tmp_path / "s.json", snap)))
+    (move,) = plan.moves.itertuples()
+    assert move.service == "s1" and move.stage == 1  # 0.8 is free now
+
+
+def test_no_allocation_delay_refuses_a_decrease_too(tmp_path):
+    message = refused(tmp_path, document(), allocation(a_s2=0.3), snapshot_with(delay=None))
+    assert "UninitializedAllocationDelay" in message
+
+
+def test_eigenlayer_cli_never_turns_an_increase_into_a_decrease(tmp_path):
+    snap = snapshot_with(allocations=[set_entry(AVS_2, 0, 60004 * WAD // 100000)])
+    instance = load_instance(write(tmp_path / "i.toml", document()))
+    plan = make_plan(instance, allocation(a_s2=0.60008, b_n1=0.2),
+                     read_snapshot(write(tmp_path / "s.json", snap)))
+    assert len(plan.calls) == 1 and plan.cli_rows == {}  # 6,000 bips would set 0.6 < today
+    assert any("eigenlayer-cli" in note for note in plan.notes)
+
+
+def test_operators_not_opted_in_hold_nothing(tmp_path):
+    idle = {"operator": "0x" + "77" * 20, "shares": str(WAD), "opted_in_network": False}
+    ours = {"operator": VAULT_OPERATOR, "shares": str(WAD)}
+    snap = snapshot_with(subnetworks=[{"network": NETWORK_1, "identifier": 0,
+                                       "network_limit": str(10 * WAD),
+                                       "operators": [ours, idle]}])
+    instance = load_instance(write(tmp_path / "i.toml", document()))
+    changed, _ = apply_snapshot(instance, read_snapshot(write(tmp_path / "s.json", snap)))
+    today = changed.current.set_index(["stake", "service"])["fraction"]
+    assert today[("b", "n1")] == pytest.approx(0.1)  # half of min(50, 10): the idle half counts not
+    message = refused(tmp_path, document(), allocation(b_n1=0.5), snap)
+    assert "hold shares in the subnetwork but have not opted in" in message
+
+
+def test_notes_name_what_the_snapshot_does_not_match(tmp_path):
+    snap = json.loads(json.dumps(SNAPSHOT))
+    snap["symbiotic"]["vaults"][0]["vault"] = "0x" + "12" * 20
+    snap["chain_id"] = 5
+    doc = document(chain_id=5)
+    instance = load_instance(write(tmp_path / "i.toml", doc))
+    plan = make_plan(instance, allocation(a_s2=0.6, b_n1=0.5),
+                     read_snapshot(write(tmp_path / "s.json", snap)))
+    notes = "\n".join(plan.notes)
+    assert "is no holder's symbiotic_vault" in notes
+    assert f"vault {VAULT} of holder vault-b is not in the snapshot" in notes
+    assert "delays in plan.csv are mainnet's" in notes

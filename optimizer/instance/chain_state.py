@@ -133,16 +133,18 @@ def network_stake(delegator_type: int | None, active: int, sub: SubnetworkState)
     NetworkRestakeDelegator: each operator holds shares / total shares x min(active stake,
     network limit), which sum to min(active, limit) when any shares exist; FullRestake: each
     operator min(active, network limit, operator network limit), the vault's stake then
-    counted once, at most min(active, network limit).
+    counted once, at most min(active, network limit). An operator that has not opted into
+    both the vault and the network holds nothing (the delegators' ``stake`` is 0 for it).
     """
     ceiling = min(active, sub.network_limit)
+    counted = [o for o in sub.operators if o.opted_in_vault and o.opted_in_network]
     if delegator_type == 1:
-        return min(ceiling, max((min(ceiling, o.operator_network_limit) for o in sub.operators),
+        return min(ceiling, max((min(ceiling, o.operator_network_limit) for o in counted),
                                 default=0))
     total = sum(o.shares for o in sub.operators)
     if total == 0:
         return 0
-    return sum(o.shares * ceiling // total for o in sub.operators)
+    return sum(o.shares * ceiling // total for o in counted)
 
 
 def base_units(amount: float, decimals: int) -> int:

@@ -21,6 +21,7 @@ from optimizer.instance import scenarios as scenario_sampling
 from optimizer.instance.columns import MAINNET_ALLOCATION_MANAGER, PARAMETERS, TABLES
 from optimizer.instance.current import with_current
 from optimizer.instance.eligibility import eligible_pairs
+from optimizer.instance.identities import identity_problems
 from optimizer.instance.io import RawInstance, raw_from_frames, read_raw, write_document
 from optimizer.instance.magnitudes import tiny_probability_warnings, value_spread_problems
 from optimizer.instance.pair_bounds import bound_problems
@@ -170,6 +171,7 @@ class Instance:
         )
         overflow = _overflowing_values(instance) + value_spread_problems(instance)
         overflow += bound_problems(instance, checked.where.get("eligibility", []))
+        overflow += identity_problems(instance)
         if overflow:
             raise InstanceError(overflow)
         instance.warnings.extend(tiny_probability_warnings(instance))

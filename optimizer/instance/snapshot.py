@@ -15,7 +15,7 @@ integers (magnitudes in wad, Symbiotic amounts in the collateral's base units).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -228,8 +228,9 @@ def read_snapshot(path: str | Path) -> Snapshot:
     known = {"chain_id", "block", "timestamp", "eigenlayer", "symbiotic", "description"}
     for key in set(top) - known:
         read.fail(str(key), f"is not a key of a snapshot (known: {', '.join(sorted(known))})")
+    block = read.integer(top, "block", "(the document)", required=False)
     eigenlayer = read.table(top.get("eigenlayer", {}), "eigenlayer")
-    operators = tuple(_operator(read, node, where)
+    operators = tuple(_settled(_operator(read, node, where), block)
                       for where, node in read.rows(eigenlayer, "operators", "eigenlayer"))
     symbiotic = read.table(top.get("symbiotic", {}), "symbiotic")
     vaults = tuple(_vault(read, node, where)
@@ -240,13 +241,39 @@ def read_snapshot(path: str | Path) -> Snapshot:
         timestamp = None
     snapshot = Snapshot(origin=str(file),
                         chain_id=read.integer(top, "chain_id", "(the document)", required=False),
-                        block=read.integer(top, "block", "(the document)", required=False),
+                        block=block,
                         timestamp=timestamp, operators=operators, vaults=vaults)
     _check_unique(read, snapshot)
     if read.problems:
         raise InstanceError([Problem(p.where, p.column.removeprefix("(the document)."), p.message)
                              if p.column else p for p in read.problems])
     return snapshot
+
+
+def _settled(operator: OperatorState, block: int | None) -> OperatorState:
+    """The operator with every modification whose effect block has passed taken as done.
+
+    The chain does the same when it reads an allocation: a pending change at or before the
+    current block is the magnitude; a completed decrease frees its magnitude (a given
+    encumbered magnitude is lowered by it, as modifyAllocations clears the queue first).
+    """
+    if block is None:
+        return operator
+    strategies = []
+    for state in operator.strategies:
+        allocations, freed = [], 0
+        for entry in state.allocations:
+            landed = entry.pending
+            if landed is not None and landed.effect_block is not None and \
+                    landed.effect_block <= block:
+                freed += max(0, entry.magnitude - landed.magnitude)
+                entry = replace(entry, magnitude=landed.magnitude, pending=None)
+            allocations.append(entry)
+        encumbered = state.encumbered_magnitude
+        strategies.append(replace(state, allocations=tuple(allocations),
+                                  encumbered_magnitude=None if encumbered is None
+                                  else encumbered - freed))
+    return replace(operator, strategies=tuple(strategies))
 
 
 def _operator(read: _Reader, node: dict[str, Any], where: str) -> OperatorState:

@@ -14,6 +14,7 @@ from optimizer.errors import Problem
 from optimizer.instance.snapshot import Pending, SetAllocation, Snapshot, StrategyState
 from optimizer.protocols.moves import (
     BEACON_CHAIN_ETH_STRATEGY,
+    DEALLOCATION_DELAY,
     EIGEN_STRATEGY,
     NO_CHANGE,
     REDISTRIBUTION_FLOOR,
@@ -43,20 +44,31 @@ def eigenlayer_moves(instance: Instance, holder: str, operator: str,
     if snapshot is not None and state is None:
         result.notes.append(f"operator {operator} of holder {holder} is not in the snapshot: "
                             "its magnitudes are taken from the instance's current table")
+    by_set = {(str(a), int(n)): s for s, a, n in zip(
+        services.index, services["eigenlayer_avs"], services["eigenlayer_operator_set"],
+        strict=True) if given(a) and given(n)}
     for stake in stakes.index[stakes["holder"] == holder]:
-        pairs = sorted({s for (i, s) in (*target, *current) if i == stake},
+        strategy = assets.loc[stakes.loc[stake, "asset"], "eigenlayer_strategy"]
+        chain = next((s for s in state.strategies if s.strategy == strategy), None) \
+            if state and given(strategy) else None
+        listed = {by_set[key] for a in (chain.allocations if chain else ())
+                  if (key := (a.avs, a.operator_set_id)) in by_set}
+        if chain is not None:  # the chain, not the current table, says what is held today
+            current = {k: v for k, v in current.items() if k[0] != stake}
+        pairs = sorted({s for (i, s) in (*target, *current) if i == stake} | listed,
                        key=services.index.get_loc)
         if not pairs:
             continue
         where = f"plan for holder {holder}, stake {stake}"
-        strategy = assets.loc[stakes.loc[stake, "asset"], "eigenlayer_strategy"]
         if not given(strategy):
             result.problems.append(Problem(f"assets (asset={stakes.loc[stake, 'asset']})",
                                            "eigenlayer_strategy", f"is missing: {where} "
                                            "cannot name the strategy to allocate"))
             continue
-        chain = next((s for s in state.strategies if s.strategy == strategy), None) \
-            if state else None
+        if state is not None and chain is None:
+            result.notes.append(f"strategy {strategy} of operator {operator} is not in the "
+                                f"snapshot: today's magnitudes of stake {stake} are taken "
+                                "from the instance's current table")
         top = chain.max_magnitude if chain else int(stakes.loc[stake, "max_magnitude"])
         ids = {}
         for service in pairs:
@@ -84,8 +96,8 @@ def eigenlayer_moves(instance: Instance, holder: str, operator: str,
             continue
         _check_redistribution(stake, str(strategy), pairs, after, services, where, result)
         if state is not None and state.allocation_delay is None and any(
-                after[s] > before[s] for s in pairs):
-            result.problems.append(Problem(where, None, "raises an allocation but operator "
+                after[s] != before[s] and s not in pending for s in pairs):
+            result.problems.append(Problem(where, None, "changes an allocation but operator "
                                            f"{operator} has never set its allocation delay: "
                                            "modifyAllocations reverts "
                                            "(UninitializedAllocationDelay); set it first"))
@@ -132,11 +144,20 @@ def _targets(stake: str, pairs: list[str], top: int, target: dict[tuple[str, str
                 "solve with the snapshot, which lowers max_restaking to what they leave free"
                 if outside else "an EigenLayer stake's max_restaking is at most 1")))
         return None
-    order = sorted(pairs, key=lambda s: -after[s])
-    while excess > 0:  # round-off: spread it over the largest targets, largest first
+    # Round-off: taken from the increases only, largest first (a pair that keeps its value
+    # or has a change pending is never moved by it).
+    order = sorted((s for s in pairs if after[s] > before[s] and s not in pending),
+                   key=lambda s: -after[s])
+    if excess > sum(after[s] - before[s] for s in order):
+        result.problems.append(Problem(
+            where, "max_restaking", f"needs {excess} more magnitude than its max magnitude "
+            f"{top} holds, and its increases cannot give it up: modifyAllocations reverts "
+            "(InsufficientMagnitude)"))
+        return None
+    while excess > 0:
         share = -(-excess // len(order))
         for service in order:
-            cut = min(share, after[service], excess)
+            cut = min(share, after[service] - before[service], excess)
             after[service] -= cut
             excess -= cut
     return after
@@ -182,6 +203,22 @@ def _stage_eigenlayer(holder: str, stake: str, pairs: list[str], top: int,
         result.exposure[(stake, service)] = (now, staged, Fraction(after[service], top))
         if after[service] == landing[service]:
             continue
-        result.moves.append(Move(holder, stake, service, "eigenlayer",
-                                 1 if service in first else 2, before[service], after[service],
-                                 top))
+        later = service not in first
+        result.moves.append(Move(holder, stake, service, "eigenlayer", 2 if later else 1,
+                                 before[service], after[service], top,
+                                 _waits_for(pairs, before, first, pending) if later else ""))
+
+
+def _waits_for(pairs: list[str], before: dict[str, int], first: dict[str, int],
+               pending: dict[str, Pending]) -> str:
+    """What frees the magnitude a stage-2 increase needs: stage 1's decreases, pending ones."""
+    reasons = []
+    if any(first[s] < before[s] for s in first):
+        reasons.append(f"stage 1's decreases complete ({DEALLOCATION_DELAY + 1:,} blocks after "
+                       "stage 1 is mined)")
+    blocks = [p.effect_block for s, p in pending.items() if p.magnitude < before[s]]
+    if blocks:
+        known = [b for b in blocks if b is not None]
+        when = f"block {max(known):,}" if len(known) == len(blocks) else "their effect blocks"
+        reasons.append(f"the decreases pending on chain complete ({when})")
+    return " and ".join(reasons) or "magnitude is freed"

@@ -76,6 +76,8 @@ class Move:
     scale : int
         What ``before`` and ``after`` are parts of: the max magnitude (wad) or the vault's
         active stake (base units); the fraction of the stake is value / scale.
+    waits_for : str
+        For a stage-2 move, what must complete before it is sent, in words.
     """
 
     holder: str
@@ -86,6 +88,7 @@ class Move:
     before: int
     after: int
     scale: int
+    waits_for: str = ""
 
     @property
     def unit(self) -> str:

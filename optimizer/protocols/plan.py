@@ -189,7 +189,7 @@ def _symbiotic_calls(instance: Instance, moves: Moves, snapshot: Snapshot | None
                                     set_network_limit(delegator, key, move.after)))
         if kind == 0 and move.after > 0:
             total = sum(o.shares for o in sub.operators) if sub else None
-            if (total == 0) or (sub is None and move.before == 0):
+            if total == 0 or (sub is None and move.before == 0):
                 calls.append(StagedCall(holder, 1, "symbiotic", set_operator_network_shares(
                     delegator, key, operator, WAD)))
         elif kind == 1 and (standing is None or standing.operator_network_limit != move.after):
@@ -205,10 +205,12 @@ def _cli_rows(instance: Instance, moves: Moves) -> dict[tuple[str, int], list[Cl
         if move.protocol != "eigenlayer":
             continue
         bips = cli_bips(move.after, move.scale)
-        if bips.magnitude == move.before:  # the CLI would resend today's value: it reverts
+        if move.increase and bips.magnitude <= move.before:
+            # Whole bips would resend today's value (SameMagnitude reverts) or turn the
+            # increase into a decrease: the CSV leaves the pair to the exact calldata.
             moves.notes.append(f"eigenlayer-cli: {move.stake} -> {move.service} is left out "
-                               f"of the CSV, whose whole bips give today's magnitude "
-                               f"(SameMagnitude); the Safe batch's exact calldata moves it")
+                               "of the CSV: its whole bips give no more than today's magnitude "
+                               "(the CLI rounds down); the Safe batch's exact calldata moves it")
             continue
         rows.setdefault((move.holder, move.stage), []).append(CliRow(
             str(services.loc[move.service, "eigenlayer_avs"]),
@@ -228,30 +230,28 @@ def _moves_table(moves: Moves, snapshot: Snapshot | None) -> pd.DataFrame:
             "service": move.service, "stage": move.stage, "from_fraction": float(before),
             "to_fraction": float(after), "change": float(after - before),
             "from_value": move.before, "to_value": move.after, "scale": move.scale,
-            "unit": move.unit, "takes_effect": _when(move, moves, snapshot)})
+            "unit": move.unit, "takes_effect": _when(move, moves)})
     columns = [c.name for c in PLAN_TABLES["plan.csv"].columns]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _when(move: Move, moves: Moves, snapshot: Snapshot | None) -> str:
-    block = snapshot.block if snapshot else None
-    done = (f"block {block + DEALLOCATION_DELAY + 1:,}" if block is not None else
-            f"{DEALLOCATION_DELAY + 1:,} blocks after it is mined (about 14 days)")
+def _when(move: Move, moves: Moves) -> str:
+    """When a move is in force, relative to the block its stage is mined in."""
     if move.protocol == "symbiotic":
         epoch = moves.epochs.get(move.holder)
         span = f"{epoch:,} s" if epoch else "one vault epoch"
         return ("counts from the next capture" if move.increase else
                 f"the lower limit stays slashable for up to {span}")
     if not move.increase:
-        return f"decrease: slashable until it completes at {done}"
+        return (f"decrease: slashable until it completes, {DEALLOCATION_DELAY + 1:,} blocks "
+                "(about 14 days) after it is mined")
     delay = moves.delays.get(move.holder)
     wait = f"{delay:,} blocks (the operator's allocation delay)" if delay is not None else \
         "the operator's allocation delay"
+    slashable = f"slashable {wait} after it is mined"
     if move.stage == 1:
-        if block is not None and delay is not None:
-            return f"slashable from block {block + delay:,}"
-        return f"slashable once {wait} has passed"
-    return f"submit once stage 1's decreases complete ({done}); slashable {wait} later"
+        return slashable
+    return f"send once {move.waits_for}; {slashable}"
 
 
 def _exposure(instance: Instance, allocation: pd.DataFrame, moves: Moves) -> pd.DataFrame:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from optimizer.errors import Problem
+from optimizer.instance.chain_state import chain_state
 from optimizer.instance.snapshot import Snapshot
 from optimizer.protocols.eigenlayer import eigenlayer_moves
 from optimizer.protocols.moves import Moves, decimal, given
@@ -40,6 +40,12 @@ def plan_moves(instance: Instance, allocation: pd.DataFrame,
               for r in allocation.itertuples() if float(r.fraction) > 0}
     current = {(r.stake, r.service): decimal(r.fraction)
                for r in instance.current.itertuples() if float(r.fraction) > 0}
+    if snapshot is not None:
+        result.notes += chain_state(instance, snapshot).notes
+        if instance.parameters.chain_id != 1:
+            result.notes.append(f"chain {instance.parameters.chain_id}: the delays in plan.csv "
+                                "are mainnet's (DEALLOCATION_DELAY 100,800 blocks); check the "
+                                "chain's own")
     if snapshot is None:
         result.notes.append("no snapshot: today's magnitudes and limits are taken from the "
                             "instance's current table, and nothing pending is known; read the "
@@ -48,11 +54,7 @@ def plan_moves(instance: Instance, allocation: pd.DataFrame,
     for holder in holders.index:
         operator = holders.loc[holder, "eigenlayer_operator"]
         vault = holders.loc[holder, "symbiotic_vault"]
-        if given(operator) and given(vault):
-            result.problems.append(Problem(f"holders (holder={holder})", "symbiotic_vault",
-                                           "is given with eigenlayer_operator: a holder is one "
-                                           "or the other, give two holders"))
-        elif given(operator):
+        if given(operator):  # an operator and a vault at once is refused on reading
             result.planned.append(holder)
             eigenlayer_moves(instance, holder, str(operator), target, current, snapshot, result)
         elif given(vault):

@@ -27,13 +27,23 @@ def symbiotic_moves(instance: Instance, holder: str, vault: str,
 
     The vault holds one stake; its network limit in each subnetwork becomes x A (A the active
     stake in base units), checked against the max network limit and the operator's opt-ins.
+    With the vault in the snapshot, today's stake in every subnetwork is the chain's (a
+    subnetwork it does not list holds nothing), not the current table's.
     """
     stakes, services, holders = instance.stakes, instance.services, instance.holders
     state = snapshot.vault(vault) if snapshot else None
-    where = f"plan for holder {holder}"
+    if snapshot is not None and state is None:
+        result.notes.append(f"vault {vault} of holder {holder} is not in the snapshot: its "
+                            "limits are taken from the instance's current table")
+    by_subnetwork = {(str(a), int(n)): s for s, a, n in zip(
+        services.index, services["symbiotic_network"], services["symbiotic_identifier"],
+        strict=True) if given(a) and given(n)}
+    listed = {by_subnetwork[key] for sub in (state.subnetworks if state else ())
+              if (key := (sub.network, sub.identifier)) in by_subnetwork}
     own = list(stakes.index[stakes["holder"] == holder])
-    used = [s for s in own if any(i == s for i, _ in (*target, *current))]
-    if not used:
+    if state is not None:
+        current = {k: v for k, v in current.items() if k[0] not in own}
+    if not listed and not any(i in own for i, _ in (*target, *current)):
         return
     if len(own) > 1:
         result.problems.append(Problem(f"holders (holder={holder})", "symbiotic_vault",
@@ -44,14 +54,13 @@ def symbiotic_moves(instance: Instance, holder: str, vault: str,
     identity = _identity(holders, holder, state, result)
     if identity is None:
         return
-    kind, operator = identity
     asset = stakes.loc[stake, "asset"]
     active = state.active_stake if state and state.active_stake is not None else base_units(
         stakes.loc[stake, "amount"], int(instance.assets.loc[asset, "decimals"]))
     result.epochs[holder] = state.epoch_duration if state else None
     if active <= 0:
         return
-    pairs = sorted({s for (i, s) in (*target, *current) if i == stake},
+    pairs = sorted({s for (i, s) in (*target, *current) if i == stake} | listed,
                    key=services.index.get_loc)
     for service in pairs:
         network = services.loc[service, "symbiotic_network"]
@@ -60,38 +69,53 @@ def symbiotic_moves(instance: Instance, holder: str, vault: str,
             result.problems.append(Problem(
                 f"services (service={service})",
                 "symbiotic_network" if not given(network) else "symbiotic_identifier",
-                f"is missing: {where} allocates to it and cannot name its subnetwork"))
+                f"is missing: plan for holder {holder} allocates to it and cannot name its "
+                "subnetwork"))
             continue
         sub = _subnetwork(state, str(network), int(identifier))
-        before = network_stake(int(kind), active, sub) if sub else round(
+        before = network_stake(identity[0], active, sub) if sub else 0 if state else round(
             current.get((stake, service), Fraction(0)) * active)
         after = round(target.get((stake, service), Fraction(0)) * active)
-        if abs(after - before) <= NO_CHANGE * active:
-            after = before
-        now = Fraction(before, active)
-        result.exposure[(stake, service)] = (now, Fraction(after, active),
-                                             Fraction(after, active))
-        problem_at = f"{where}, service {service}"
-        if sub is not None and sub.max_network_limit is not None and \
-                after > sub.max_network_limit:
+        _pair(holder, stake, service, identity, active, before, after, sub, result)
+
+
+def _pair(holder: str, stake: str, service: str, identity: tuple[int, str], active: int,
+          before: int, after: int, sub: SubnetworkState | None, result: Moves) -> None:
+    """One subnetwork's move, or the reason it cannot be made."""
+    if abs(after - before) <= NO_CHANGE * active:
+        after = before
+    result.exposure[(stake, service)] = (Fraction(before, active), Fraction(after, active),
+                                         Fraction(after, active))
+    where = f"plan for holder {holder}, service {service}"
+    if sub is not None and sub.max_network_limit is not None and after > sub.max_network_limit:
+        result.problems.append(Problem(
+            where, None, f"needs a network limit of {after} base units but the network "
+            f"allows this vault at most {sub.max_network_limit} (its max network limit): "
+            "setNetworkLimit reverts (ExceedsMaxNetworkLimit); solve with the snapshot (it "
+            "caps the pair)"))
+        return
+    kind, operator = identity
+    idle = [o.operator for o in sub.operators if o.shares and o.operator != operator and not (
+        o.opted_in_vault and o.opted_in_network)] if sub is not None and kind == 0 else []
+    if after > 0 and idle:
+        result.problems.append(Problem(
+            where, None, f"operators {', '.join(idle)} hold shares in the subnetwork but have "
+            "not opted in: their part of the network limit counts for nobody, so the vault's "
+            "stake would fall short; set their shares to 0 first"))
+        return
+    if after > 0 and sub is not None:
+        standing = next((o for o in sub.operators if o.operator == operator), None)
+        if standing is None:
+            result.notes.append(f"{where}: operator {operator} is not listed in the "
+                                "snapshot's subnetwork, so its opt-ins are not checked")
+        elif not (standing.opted_in_vault and standing.opted_in_network):
+            missing = "the vault" if not standing.opted_in_vault else "the network"
             result.problems.append(Problem(
-                problem_at, None, f"needs a network limit of {after} base units but the "
-                f"network allows this vault at most {sub.max_network_limit} (its max network "
-                "limit): setNetworkLimit reverts (ExceedsMaxNetworkLimit); solve with the "
-                "snapshot (it caps the pair)"))
-            continue
-        if after > 0 and sub is not None:
-            standing = next((o for o in sub.operators if o.operator == operator), None)
-            if standing is not None and not (standing.opted_in_vault
-                                             and standing.opted_in_network):
-                missing = "the vault" if not standing.opted_in_vault else "the network"
-                result.problems.append(Problem(
-                    problem_at, "symbiotic_operator", f"{operator} has not opted into "
-                    f"{missing}: the stake would not count for the service"))
-                continue
-        if after != before:
-            result.moves.append(Move(holder, stake, service, "symbiotic", 1, before, after,
-                                     active))
+                where, "symbiotic_operator", f"{operator} has not opted into {missing}: the "
+                "stake would not count for the service"))
+            return
+    if after != before:
+        result.moves.append(Move(holder, stake, service, "symbiotic", 1, before, after, active))
 
 
 def _identity(holders: pd.DataFrame, holder: str, state: VaultState | None, result: Moves
