@@ -9,6 +9,10 @@ The public API::
     optimizer.evaluate(instance, result.allocation).violations   # [] when feasible
     result.to_dir("last-month")   # next month, rebalance from it:
     instance.with_current(optimizer.current_from_solution("last-month"))
+    chain = optimizer.read_snapshot("chain.json")   # or from what is on chain today
+    instance, notes = optimizer.apply_snapshot(instance, chain)
+    plan = optimizer.make_plan(instance, result.allocation, chain)   # transactions
+    plan.moves                 # pandas DataFrame: per pair, from, to, stage, when
 
 ``import optimizer`` is quick: the errors are imported with it, every other name of the
 API (and with it pandas, Pyomo and HiGHS) on its first use.
@@ -30,8 +34,11 @@ from optimizer.errors import (
 
 if TYPE_CHECKING:
     from optimizer.instance import Instance, Parameters, load_instance
+    from optimizer.instance.chain_state import apply_snapshot
     from optimizer.instance.current import current_from_solution
+    from optimizer.instance.snapshot import Snapshot, read_snapshot
     from optimizer.pipeline import allocation_table, solve
+    from optimizer.protocols.plan import Plan, make_plan, write_plan
     from optimizer.results.evaluate import Evaluation, Violation, evaluate
     from optimizer.results.result import Result
     from optimizer.solve.options import SolveOptions
@@ -48,14 +55,20 @@ _LAZY = {
     "Evaluation": "optimizer.results.evaluate",
     "Instance": "optimizer.instance",
     "Parameters": "optimizer.instance",
+    "Plan": "optimizer.protocols.plan",
     "Result": "optimizer.results.result",
+    "Snapshot": "optimizer.instance.snapshot",
     "SolveOptions": "optimizer.solve.options",
     "Violation": "optimizer.results.evaluate",
     "allocation_table": "optimizer.pipeline",
+    "apply_snapshot": "optimizer.instance.chain_state",
     "current_from_solution": "optimizer.instance.current",
     "evaluate": "optimizer.results.evaluate",
     "load_instance": "optimizer.instance",
+    "make_plan": "optimizer.protocols.plan",
+    "read_snapshot": "optimizer.instance.snapshot",
     "solve": "optimizer.pipeline",
+    "write_plan": "optimizer.protocols.plan",
 }
 """The module of each name imported on first use."""
 
@@ -98,15 +111,21 @@ __all__ = [
     "InstanceError",
     "OptimizerError",
     "Parameters",
+    "Plan",
     "Problem",
     "ResourceError",
     "Result",
+    "Snapshot",
     "SolveOptions",
     "SolverError",
     "Violation",
     "allocation_table",
+    "apply_snapshot",
     "current_from_solution",
     "evaluate",
     "load_instance",
+    "make_plan",
+    "read_snapshot",
     "solve",
+    "write_plan",
 ]
