@@ -26,6 +26,7 @@ from optimizer.instance.chain_state import apply_snapshot
 from optimizer.instance.instance import load_instance
 from optimizer.instance.snapshot import read_snapshot
 from optimizer.protocols.plan import make_plan, write_plan
+from optimizer.protocols.safe import checksum_matches
 
 WAD = 10**18
 STETH_STRATEGY = "0x93c4b944D05dfe6df7645A86cd2206016c51564D"
@@ -121,6 +122,21 @@ def decoded(data: str) -> tuple[str, tuple]:
     raw = bytes.fromhex(data.removeprefix("0x"))
     signature = SIGNATURES[raw[:4].hex()]
     return signature, decode(TYPES[signature], raw[4:])
+
+
+def as_strings(value: object) -> object:
+    """Decoded arguments as the tx-builder shows them: numbers as text, bytes as 0x-hex."""
+    if isinstance(value, tuple | list):
+        return [as_strings(v) for v in value]
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value).lower()
+
+
+def shown(values: dict[str, str]) -> list[object]:
+    """A transaction's contractInputsValues, arrays and tuples parsed from their JSON."""
+    return [as_strings(json.loads(v)) if v.startswith("[") else v.lower()
+            for v in values.values()]
 
 
 def solve_to(tmp_path: Path, doc: dict, name: str = "solution") -> Path:
@@ -431,8 +447,10 @@ def test_the_readme_commands_on_the_realistic_instance_give_batches_that_decode_
     assert len(batches) == 7  # four operators, three vaults (the preconf vault has no identity)
     for path in batches:
         batch = json.loads(path.read_text())
+        assert checksum_matches(batch)
         for transaction in batch["transactions"]:
             signature, arguments = decoded(transaction["data"])
+            assert shown(transaction["contractInputsValues"]) == as_strings(arguments)
             if signature == MODIFY:
                 holder = holder_of[arguments[0].lower()]
                 for (avs, set_id), strategies, magnitudes in arguments[1]:
