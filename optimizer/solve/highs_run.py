@@ -31,6 +31,9 @@ TIME_LIMIT_GRACE = 2.0
 MIN_RUN_SECONDS = 0.05
 """The least time a run is given, even when the budget is spent (HiGHS needs a limit > 0)."""
 
+CRASH_MIN_ROWS = 10_000
+"""Worst-case excess rows from which an LP's simplex starts from ``crash_basis``."""
+
 
 @cache
 def solver_version() -> str:
@@ -99,6 +102,49 @@ def pass_to_highs(highs: highspy.Highs, form: StandardForm) -> None:
         raise SolverError("HiGHS refused the model (passModel returned an error): a "
                           "coefficient, bound or limit is beyond what it accepts (about 1e15 "
                           "in size, or not a number); -v shows HiGHS's own message")
+    basis = crash_basis(highs, form)
+    if basis is not None:
+        highs.setBasis(basis)
+
+
+def _option(highs: highspy.Highs, name: str) -> Any:
+    answer = highs.getOptionValue(name)  # (status, value) in highspy 1.15 and 1.16
+    return answer[1] if isinstance(answer, tuple) else answer
+
+
+def crash_basis(highs: highspy.Highs, form: StandardForm) -> highspy.HighsBasis | None:
+    """A dual feasible starting basis for the simplex, or ``None`` where none is needed.
+
+    From HiGHS's slack basis, every pair at its most profitable bound violates its row
+    ``v_{i,s} - f_s x_{i,s} + t_i >= 0`` of the worst case of k, and the dual simplex
+    spends one nearly degenerate pivot on each (hundreds of thousands on a 10,000 x 200
+    book; it stalled for over ten minutes with HiGHS 1.16.0, see ``benchmarks/README.md``).
+    Here each excess v_{i,s} is basic in its own row instead of the row's slack, every
+    other column nonbasic at its most profitable finite bound: the basis matrix is
+    triangular, the duals are those of the slack basis (v costs nothing), so the basis is
+    dual feasible and only the stake rows are left infeasible. HiGHS then solves the LP
+    from it without presolve. Only for an LP solved by the simplex (``choose`` or
+    ``simplex``) with at least ``CRASH_MIN_ROWS`` such rows.
+    """
+    block = form.block("worst_case_excess_definition")
+    excess = form.component_columns.get("worst_case_excess")
+    if (block is None or excess is None or block.stop - block.start < CRASH_MIN_ROWS
+            or form.integrality.any() or _option(highs, "solver") not in ("choose", "simplex")):
+        return None
+    status = highspy.HighsBasisStatus
+    gain = form.cost if form.maximize else -form.cost
+    upper = (gain > 0) & np.isfinite(form.col_upper)
+    columns = np.full(len(form.cost), status.kLower, dtype=object)
+    columns[upper] = status.kUpper
+    columns[~upper & ~np.isfinite(form.col_lower)] = status.kZero
+    columns[excess] = status.kBasic
+    rows = np.full(len(form.row_lower), status.kBasic, dtype=object)
+    rows[block.start:block.stop] = status.kLower
+    basis = highspy.HighsBasis()
+    basis.col_status = columns.tolist()
+    basis.row_status = rows.tolist()
+    basis.valid = True
+    return basis
 
 
 def _log_to_stderr(event: Any) -> None:
