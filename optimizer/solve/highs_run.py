@@ -129,6 +129,7 @@ def crash_basis(highs: highspy.Highs, form: StandardForm) -> highspy.HighsBasis 
     block = form.block("worst_case_excess_definition")
     excess = form.component_columns.get("worst_case_excess")
     if (block is None or excess is None or block.stop - block.start < CRASH_MIN_ROWS
+            or len(excess) != block.stop - block.start  # one excess basic in each row
             or form.integrality.any() or _option(highs, "solver") not in ("choose", "simplex")):
         return None
     status = highspy.HighsBasisStatus
@@ -136,7 +137,9 @@ def crash_basis(highs: highspy.Highs, form: StandardForm) -> highspy.HighsBasis 
     upper = (gain > 0) & np.isfinite(form.col_upper)
     columns = np.full(len(form.cost), status.kLower, dtype=object)
     columns[upper] = status.kUpper
-    columns[~upper & ~np.isfinite(form.col_lower)] = status.kZero
+    no_lower = ~upper & ~np.isfinite(form.col_lower)  # nonbasic at a finite bound, or free
+    columns[no_lower & np.isfinite(form.col_upper)] = status.kUpper
+    columns[no_lower & ~np.isfinite(form.col_upper)] = status.kZero
     columns[excess] = status.kBasic
     rows = np.full(len(form.row_lower), status.kBasic, dtype=object)
     rows[block.start:block.stop] = status.kLower
