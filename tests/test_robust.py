@@ -180,7 +180,9 @@ def test_worst_deviation_is_the_worst_vertex(deviations: list[float], gamma: flo
     # The LP max over {0 <= u <= 1, sum u <= Gamma}, solved independently.
     done = scipy.optimize.linprog(-values, A_ub=np.ones((1, len(values))), b_ub=[gamma],
                                   bounds=[(0, 1)] * len(values), method="highs")
-    assert worst == pytest.approx(-done.fun, abs=1e-9)
+    # HiGHS takes a reduced cost below 1e-7 for zero (its dual feasibility tolerance), so
+    # it may leave out a deviation that small: up to 5 of them, 5e-7 at most.
+    assert worst == pytest.approx(-done.fun, abs=1e-6)
 
 
 # --- (d) bad uncertainty input: exit 2, the file, row and column named -----------------------
