@@ -126,7 +126,7 @@ def make_plan(instance: Instance, allocation: pd.DataFrame,
         if decode_call(staged.call.data) != (staged.call.signature, staged.call.arguments):
             raise AssertionError(f"the calldata of {staged.call.signature} for holder "
                                  f"{staged.holder} does not decode to its arguments")
-    table = _moves_table(moves, snapshot)
+    table = _moves_table(moves)
     return Plan(moves=table, calls=calls, cli_rows=_cli_rows(instance, moves),
                 exposure=_exposure(instance, allocation, moves), notes=moves.notes,
                 chain_id=chain_id, created_at_ms=_created_at(snapshot),
@@ -221,7 +221,7 @@ def _cli_rows(instance: Instance, moves: Moves) -> dict[tuple[str, int], list[Cl
 
 # --- tables ----------------------------------------------------------------------------------
 
-def _moves_table(moves: Moves, snapshot: Snapshot | None) -> pd.DataFrame:
+def _moves_table(moves: Moves) -> pd.DataFrame:
     rows = []
     for move in sorted(moves.moves, key=lambda m: (m.holder, m.stage)):
         before, after = Fraction(move.before, move.scale), Fraction(move.after, move.scale)
