@@ -107,15 +107,16 @@ PLAN_OUT = Table("plan", (
     _out("protocol", "str", "", "``eigenlayer`` or ``symbiotic``."),
     _out("stake", "ref", "", "The stake moved.", "stakes"),
     _out("service", "ref", "", "The service (operator set or subnetwork).", "services"),
-    _out("stage", "int", "", "1: submitted now; 2: once stage 1's decreases complete."),
+    _out("stage", "int", "", "1: sent now; 2: sent once what frees its magnitude completes "
+         "(stage 1's decreases, or decreases pending on chain: see takes_effect)."),
     _out("from_fraction", "float", "fraction of stake", "Allocated on chain now."),
     _out("to_fraction", "float", "fraction of stake", "Allocated once the move lands (the "
          "target after rounding: to_value / scale)."),
     _out("change", "float", "fraction of stake", "to_fraction - from_fraction."),
-    _out("from_value", "uint", "unit", "On chain now: magnitude (wad) or the vault's stake in "
+    _out("from_value", "uint", "see unit", "On chain now: magnitude (wad) or the vault's stake in "
          "the subnetwork (base units)."),
-    _out("to_value", "uint", "unit", "The target written into the calls."),
-    _out("scale", "uint", "unit", "The max magnitude or the vault's active stake: "
+    _out("to_value", "uint", "see unit", "The target written into the calls."),
+    _out("scale", "uint", "see unit", "The max magnitude or the vault's active stake: "
          "value / scale is the fraction."),
     _out("unit", "str", "", "``magnitude (wad)`` or ``base units``."),
     _out("takes_effect", "str", "", "When the move is in force, and how long a decrease "
@@ -140,9 +141,13 @@ PLAN_TABLES: dict[str, Table] = {"plan.csv": PLAN_OUT, "exposure.csv": EXPOSURE_
 
 
 def markdown_outputs() -> str:
-    """The solution folder's tables as Markdown (appended to docs/format.md's reference)."""
+    """The solution and plan folders' tables as Markdown (appended to docs/format.md)."""
     lines = ["## Solution files", ""]
-    for file, table in OUTPUT_TABLES.items():
+    for file, table in [*OUTPUT_TABLES.items(), ("## Plan files (restake plan)", None),
+                        *PLAN_TABLES.items()]:
+        if table is None:
+            lines += [file, ""]
+            continue
         lines += [f"### `{file}`", "", table.doc, "", "| column | type | unit | meaning |",
                   "|---|---|---|---|"]
         for column in table.columns:
