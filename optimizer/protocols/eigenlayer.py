@@ -22,6 +22,7 @@ from optimizer.protocols.moves import (
     Move,
     Moves,
     given,
+    identity,
 )
 
 if TYPE_CHECKING:
@@ -70,17 +71,9 @@ def eigenlayer_moves(instance: Instance, holder: str, operator: str,
                                 f"snapshot: today's magnitudes of stake {stake} are taken "
                                 "from the instance's current table")
         top = chain.max_magnitude if chain else int(stakes.loc[stake, "max_magnitude"])
-        ids = {}
-        for service in pairs:
-            avs = services.loc[service, "eigenlayer_avs"]
-            set_id = services.loc[service, "eigenlayer_operator_set"]
-            if not (given(avs) and given(set_id)):
-                result.problems.append(Problem(
-                    f"services (service={service})",
-                    "eigenlayer_avs" if not given(avs) else "eigenlayer_operator_set",
-                    f"is missing: {where} allocates to it and cannot name its operator set"))
-                continue
-            ids[service] = (str(avs), int(set_id))
+        ids = {s: found for s in pairs if (found := identity(
+            services, s, ("eigenlayer_avs", "eigenlayer_operator_set"), "operator set", where,
+            result)) is not None}
         if len(ids) < len(pairs):
             continue
         on_chain = {service: _set_state(chain, *ids[service]) for service in pairs}

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from optimizer.errors import Problem
 
 if TYPE_CHECKING:
@@ -126,6 +128,21 @@ def decimal(fraction: object) -> Fraction:
     So 0.3 is 3/10 and 30% of 10,000 is exactly 3,000, not the float's 0.29999999999999998...
     """
     return Fraction(repr(float(fraction)))  # type: ignore[arg-type]
+
+
+def identity(services: pd.DataFrame, service: str, columns: tuple[str, str], what: str,
+             where: str, result: Moves) -> tuple[str, int] | None:
+    """A service's (address, id) in ``columns``, or None with a refusal naming the column.
+
+    Reading the instance refuses half an identity, so here both are given or neither.
+    """
+    address, number = (services.loc[service, c] for c in columns)
+    if given(address) and given(number):
+        return str(address), int(number)
+    result.problems.append(Problem(f"services (service={service})", columns[0],
+                                   f"is missing: {where} allocates to it and cannot name its "
+                                   f"{what}"))
+    return None
 
 
 def given(value: object) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from optimizer.errors import Problem
 from optimizer.instance.chain_state import base_units, network_stake
 from optimizer.instance.snapshot import Snapshot, SubnetworkState, VaultState
-from optimizer.protocols.moves import NO_CHANGE, Move, Moves, given
+from optimizer.protocols.moves import NO_CHANGE, Move, Moves, given, identity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,8 +51,8 @@ def symbiotic_moves(instance: Instance, holder: str, vault: str,
                                        f"has {len(own)} stakes: give each its own holder"))
         return
     stake = own[0]
-    identity = _identity(holders, holder, state, result)
-    if identity is None:
+    who = _identity(holders, holder, state, result)
+    if who is None:
         return
     asset = stakes.loc[stake, "asset"]
     active = state.active_stake if state and state.active_stake is not None else base_units(
@@ -63,23 +63,18 @@ def symbiotic_moves(instance: Instance, holder: str, vault: str,
     pairs = sorted({s for (i, s) in (*target, *current) if i == stake} | listed,
                    key=services.index.get_loc)
     for service in pairs:
-        network = services.loc[service, "symbiotic_network"]
-        identifier = services.loc[service, "symbiotic_identifier"]
-        if not (given(network) and given(identifier)):
-            result.problems.append(Problem(
-                f"services (service={service})",
-                "symbiotic_network" if not given(network) else "symbiotic_identifier",
-                f"is missing: plan for holder {holder} allocates to it and cannot name its "
-                "subnetwork"))
+        named = identity(services, service, ("symbiotic_network", "symbiotic_identifier"),
+                         "subnetwork", f"plan for holder {holder}", result)
+        if named is None:
             continue
-        sub = _subnetwork(state, str(network), int(identifier))
-        before = network_stake(identity[0], active, sub) if sub else 0 if state else round(
+        sub = _subnetwork(state, *named)
+        before = network_stake(who[0], active, sub) if sub else 0 if state else round(
             current.get((stake, service), Fraction(0)) * active)
         after = round(target.get((stake, service), Fraction(0)) * active)
-        _pair(holder, stake, service, identity, active, before, after, sub, result)
+        _pair(holder, stake, service, who, active, before, after, sub, result)
 
 
-def _pair(holder: str, stake: str, service: str, identity: tuple[int, str], active: int,
+def _pair(holder: str, stake: str, service: str, who: tuple[int, str], active: int,
           before: int, after: int, sub: SubnetworkState | None, result: Moves) -> None:
     """One subnetwork's move, or the reason it cannot be made."""
     if abs(after - before) <= NO_CHANGE * active:
@@ -94,7 +89,7 @@ def _pair(holder: str, stake: str, service: str, identity: tuple[int, str], acti
             "setNetworkLimit reverts (ExceedsMaxNetworkLimit); solve with the snapshot (it "
             "caps the pair)"))
         return
-    kind, operator = identity
+    kind, operator = who
     idle = [o.operator for o in sub.operators if o.shares and o.operator != operator and not (
         o.opted_in_vault and o.opted_in_network)] if sub is not None and kind == 0 else []
     if after > 0 and idle:
