@@ -309,7 +309,7 @@ def _result(best: _Solved, settings: SolveOptions, timings: dict[str, float],
     if status == "feasible" and outcome.termination == "unknown" and evaluation.violations:
         # HiGHS could not certify its answer (PDLP's tolerances) and it breaks limits.
         status = "error"
-    explanation: list[str] = []
+    explanation: list[str] = list(outcome.explanation)
     if outcome.status == "infeasible":
         start = time.perf_counter()
         explanation = explain_infeasibility(instance, clock.limit(settings), built.scenarios)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -11,6 +12,7 @@ import pandas as pd
 from optimizer.model.build import AllocationModel
 from optimizer.solve.binding import COLUMNS, FIXED_BASIS, LP_BASIS, binding_limits
 from optimizer.solve.highs import MIN_RUN_SECONDS, HighsSession, solver_version
+from optimizer.solve.mip_start import MipStart, find_mip_start, hard_features, set_mip_start
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.status import Status
 
@@ -34,6 +36,11 @@ class SolverOutcome:
         (``optimizer.solve.binding``); empty without duals.
     pricing_seconds : float
         Seconds spent pricing the limits (the binding table's re-solves).
+    mip_start : MipStart or None
+        A MILP's starting allocation (``optimizer.solve.mip_start``), its time included
+        in ``solve_seconds``; ``None`` for an LP.
+    explanation : list of str
+        Why a MILP stopped without any feasible allocation: the features that made it hard.
     """
 
     status: Status
@@ -50,7 +57,12 @@ class SolverOutcome:
     row_duals: dict[str, dict[object, float]] = field(default_factory=dict)
     binding: pd.DataFrame = field(default_factory=pd.DataFrame)
     pricing_seconds: float = 0.0
+    mip_start: MipStart | None = None
+    explanation: list[str] = field(default_factory=list)
 
+
+MIP_START_SHARE = 0.5
+"""Most of a MILP's time limit its starting allocation may take."""
 
 PRICING_SECONDS = 1.0
 """Seconds the limits' pricing may always take, however quick the solve was."""
@@ -71,6 +83,16 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
         return None if ends is None else max(MIN_RUN_SECONDS, ends - time.monotonic())
 
     start = time.perf_counter()
+    mip_start = None
+    if session.is_mip and not session.empty:
+        budget = left()
+        mip_start = find_mip_start(session.form, options,
+                                   None if budget is None else MIP_START_SHARE * budget)
+        taken = set_mip_start(session.highs, mip_start)
+        if options.verbose:
+            found = "none" if mip_start.objective is None else \
+                f"objective {mip_start.objective * built.scale:.6g}, handed to HiGHS: {taken}"
+            sys.stderr.write(f"MIP start: {found} ({mip_start.seconds:.1f} s)\n")
     termination = session.run(left())
     if termination in ("unbounded_or_infeasible", "infeasible") \
             and options.presolve != "off" and (ends is None or time.monotonic() < ends):
@@ -112,9 +134,11 @@ def solve_model(built: AllocationModel, options: SolveOptions) -> SolverOutcome:
         binding = binding_limits(session, basis, options,
                                  budget if ends is None else min(budget, ends), duals)
     pricing = time.perf_counter() - start
+    explanation = (hard_features(mip_start) if mip_start is not None and x is None
+                   and termination == "time_limit" else [])
     return SolverOutcome(status, termination, x, objective, bound, gap, bool(
         session.form.integrality.any()), handoff, solve_seconds, extract, solver_version(),
-        duals, binding, pricing)
+        duals, binding, pricing, mip_start, explanation)
 
 
 def _fixed_lp_solved(session: HighsSession, time_limit: float | None) -> bool:
