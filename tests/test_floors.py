@@ -54,5 +54,8 @@ def test_every_declared_floor_is_pinned_at_that_release() -> None:
 
 def test_ci_runs_the_suite_on_the_floors() -> None:
     script = (ROOT / ".ci" / "run").read_text()
-    assert '-c .ci/floors.txt ".[test]"' in script
+    # The floors install the package built from this tree (a wheel, so that the README's
+    # command can build in the tree at the same time) with the floors pinned.
+    assert "pip wheel -q --no-deps -w \"$work/wheel\" ." in script
+    assert '-c .ci/floors.txt "${wheel}[test]"' in script
     assert ".venv-floors/bin/python -m pytest -q" in script
