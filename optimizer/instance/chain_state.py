@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from optimizer.instance.identities import given, services_by_identity
 from optimizer.instance.snapshot import Snapshot, SubnetworkState
 
 if TYPE_CHECKING:
@@ -60,14 +61,10 @@ def chain_state(instance: Instance, snapshot: Snapshot) -> ChainState:
     state = ChainState()
     holders, stakes, assets, services = (instance.holders, instance.stakes, instance.assets,
                                          instance.services)
-    by_operator = {a: h for h, a in holders["eigenlayer_operator"].items() if _given(a)}
-    by_vault = {a: h for h, a in holders["symbiotic_vault"].items() if _given(a)}
-    by_set = {(a, int(n)): s for s, a, n in zip(services.index, services["eigenlayer_avs"],
-                                                services["eigenlayer_operator_set"], strict=True)
-              if _given(a) and _given(n)}
-    by_subnetwork = {(a, int(n)): s for s, a, n in zip(
-        services.index, services["symbiotic_network"], services["symbiotic_identifier"],
-        strict=True) if _given(a) and _given(n)}
+    by_operator = {a: h for h, a in holders["eigenlayer_operator"].items() if given(a)}
+    by_vault = {a: h for h, a in holders["symbiotic_vault"].items() if given(a)}
+    by_set = services_by_identity(services, "eigenlayer_avs", "eigenlayer_operator_set")
+    by_subnetwork = services_by_identity(services, "symbiotic_network", "symbiotic_identifier")
     strategy_of = assets["eigenlayer_strategy"]
     for operator in snapshot.operators:
         holder = by_operator.get(operator.operator)
@@ -234,6 +231,3 @@ def _revalidated(instance: Instance) -> Instance:
                                   **{k: v for k, v in frames.items() if len(v.columns)})
     return rebuilt.with_changes(origin=instance.origin, keep_scenarios=False)
 
-
-def _given(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and value != value)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from optimizer.errors import Problem
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from optimizer.instance.instance import Instance
 
 
@@ -33,25 +35,25 @@ def identity_problems(instance: Instance) -> list[Problem]:
     found: list[Problem] = []
     for column in ("eigenlayer_operator", "symbiotic_vault"):
         found += _repeated(where("holders", "holder"), column, holders[column].items())
-    both = holders.index[holders["eigenlayer_operator"].map(_given)
-                         & holders["symbiotic_vault"].map(_given)]
+    both = holders.index[holders["eigenlayer_operator"].map(given)
+                         & holders["symbiotic_vault"].map(given)]
     found += [Problem(where("holders", "holder")(h), "symbiotic_vault", "is given with "
                       "eigenlayer_operator: a holder is an operator or a vault, not both")
               for h in both]
     pairs = (("eigenlayer_avs", "eigenlayer_operator_set", "an operator set"),
              ("symbiotic_network", "symbiotic_identifier", "a subnetwork"))
     for first, second, what in pairs:
-        named = services[first].map(_given)
-        numbered = services[second].map(_given)
+        named = services[first].map(given)
+        numbered = services[second].map(given)
         for service in services.index[named != numbered]:
-            given, missing = (first, second) if named[service] else (second, first)
+            present, missing = (first, second) if named[service] else (second, first)
             found.append(Problem(where("services", "service")(service), missing,
-                                 f"is missing: {given} is given, and {what} needs both"))
+                                 f"is missing: {present} is given, and {what} needs both"))
         keys = [(s, (str(services.loc[s, first]), int(services.loc[s, second])))
                 for s in services.index[named & numbered]]
         found += _repeated(where("services", "service"), f"{first}, {second}", keys)
-    dual = services.index[services["eigenlayer_avs"].map(_given)
-                          & services["symbiotic_network"].map(_given)]
+    dual = services.index[services["eigenlayer_avs"].map(given)
+                          & services["symbiotic_network"].map(given)]
     found += [Problem(where("services", "service")(s), "symbiotic_network", "is given with "
                       "eigenlayer_avs: a service is an operator set or a subnetwork, not both")
               for s in dual]
@@ -60,7 +62,7 @@ def identity_problems(instance: Instance) -> list[Problem]:
     seen: dict[tuple[object, str], object] = {}
     for stake in stakes.index:
         holder = stakes.loc[stake, "holder"]
-        if not (_given(operators.get(holder)) and _given(strategy[stake])):
+        if not (given(operators.get(holder)) and given(strategy[stake])):
             continue
         key = (holder, str(strategy[stake]).lower())
         if key in seen:
@@ -78,7 +80,7 @@ def _repeated(place: Any, column: str, items: Iterable[tuple[object, object]]) -
     first: dict[object, object] = {}
     found = []
     for row, value in items:
-        if not _given(value):
+        if not given(value):
             continue
         key = value.lower() if isinstance(value, str) else value
         if key in first:
@@ -105,5 +107,18 @@ def _places(instance: Instance) -> Any:
     return where
 
 
-def _given(value: object) -> bool:
+def given(value: object) -> bool:
+    """Whether an optional cell holds a value (not None, not NaN)."""
     return value is not None and not (isinstance(value, float) and value != value)
+
+
+def services_by_identity(services: pd.DataFrame, address: str, number: str
+                         ) -> dict[tuple[str, int], str]:
+    """Each service with an identity in the columns ``address`` and ``number``, by it.
+
+    For example ``(avs, operator set id)`` or ``(network, identifier)``; reading the instance
+    has made sure that no identity names two services.
+    """
+    return {(str(a), int(n)): s for s, a, n in zip(services.index, services[address],
+                                                   services[number], strict=True)
+            if given(a) and given(n)}

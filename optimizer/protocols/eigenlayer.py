@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from optimizer.errors import Problem
+from optimizer.instance.identities import given, services_by_identity
 from optimizer.instance.snapshot import Pending, SetAllocation, Snapshot, StrategyState
 from optimizer.protocols.moves import (
     BEACON_CHAIN_ETH_STRATEGY,
@@ -21,7 +22,6 @@ from optimizer.protocols.moves import (
     ROUNDING_SLACK,
     Move,
     Moves,
-    given,
     identity,
 )
 
@@ -45,9 +45,7 @@ def eigenlayer_moves(instance: Instance, holder: str, operator: str,
     if snapshot is not None and state is None:
         result.notes.append(f"operator {operator} of holder {holder} is not in the snapshot: "
                             "its magnitudes are taken from the instance's current table")
-    by_set = {(str(a), int(n)): s for s, a, n in zip(
-        services.index, services["eigenlayer_avs"], services["eigenlayer_operator_set"],
-        strict=True) if given(a) and given(n)}
+    by_set = services_by_identity(services, "eigenlayer_avs", "eigenlayer_operator_set")
     for stake in stakes.index[stakes["holder"] == holder]:
         strategy = assets.loc[stakes.loc[stake, "asset"], "eigenlayer_strategy"]
         chain = next((s for s in state.strategies if s.strategy == strategy), None) \

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from optimizer.errors import Problem
+from optimizer.instance.identities import given
 
 if TYPE_CHECKING:
     pass
@@ -144,7 +145,3 @@ def identity(services: pd.DataFrame, service: str, columns: tuple[str, str], wha
                                    f"{what}"))
     return None
 
-
-def given(value: object) -> bool:
-    """Whether an optional cell holds a value (not None, not NaN)."""
-    return value is not None and not (isinstance(value, float) and value != value)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from optimizer.atomic import atomic_path
 from optimizer.errors import InstanceError, Problem
+from optimizer.instance.identities import given
 from optimizer.instance.outputs import PLAN_TABLES
 from optimizer.protocols.encode import (
     WAD,
@@ -130,7 +131,7 @@ def make_plan(instance: Instance, allocation: pd.DataFrame,
     return Plan(moves=table, calls=calls, cli_rows=_cli_rows(instance, moves),
                 exposure=_exposure(instance, allocation, moves), notes=moves.notes,
                 chain_id=chain_id, created_at_ms=_created_at(snapshot),
-                safes={h: _address_or_none(instance.holders.loc[h, "safe"])
+                safes={h: str(safe) if given(safe := instance.holders.loc[h, "safe"]) else None
                        for h in moves.planned})
 
 
@@ -352,9 +353,6 @@ def _created_at(snapshot: Snapshot | None) -> int:
             pass
     return int(time.time() * 1000)
 
-
-def _address_or_none(value: object) -> str | None:
-    return None if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
 def plan_summary(plan: Plan, numeraire: str = "ETH") -> str:

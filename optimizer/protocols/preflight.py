@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from optimizer.instance.chain_state import chain_state
+from optimizer.instance.identities import given
 from optimizer.instance.snapshot import Snapshot
 from optimizer.protocols.eigenlayer import eigenlayer_moves
-from optimizer.protocols.moves import Moves, decimal, given
+from optimizer.protocols.moves import Moves, decimal
 from optimizer.protocols.symbiotic import symbiotic_moves
 
 if TYPE_CHECKING:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from optimizer.errors import Problem
 from optimizer.instance.chain_state import base_units, network_stake
+from optimizer.instance.identities import given, services_by_identity
 from optimizer.instance.snapshot import Snapshot, SubnetworkState, VaultState
-from optimizer.protocols.moves import NO_CHANGE, Move, Moves, given, identity
+from optimizer.protocols.moves import NO_CHANGE, Move, Moves, identity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,9 +36,7 @@ def symbiotic_moves(instance: Instance, holder: str, vault: str,
     if snapshot is not None and state is None:
         result.notes.append(f"vault {vault} of holder {holder} is not in the snapshot: its "
                             "limits are taken from the instance's current table")
-    by_subnetwork = {(str(a), int(n)): s for s, a, n in zip(
-        services.index, services["symbiotic_network"], services["symbiotic_identifier"],
-        strict=True) if given(a) and given(n)}
+    by_subnetwork = services_by_identity(services, "symbiotic_network", "symbiotic_identifier")
     listed = {by_subnetwork[key] for sub in (state.subnetworks if state else ())
               if (key := (sub.network, sub.identifier)) in by_subnetwork}
     own = list(stakes.index[stakes["holder"] == holder])
